@@ -1,0 +1,287 @@
+"""The model-adapter contract: what the framework-free core may ask of any model.
+
+Images cross the boundary as channel-last float32 ``(N, H, W, C)`` arrays in the dataset's
+pixel range; the adapter applies the model's own preprocessing inside the framework call,
+so every gradient is a gradient with respect to those pixels.
+
+A subclass implements three private methods, each receiving already-validated NumPy
+arrays and answering with **one framework call for the whole batch it is given**:
+
+- ``_predict(images) -> (N, K)`` the model's outputs;
+- ``_scores(images, targets) -> (N,)`` the target score of each image;
+- ``_value_and_gradients(images, targets) -> ((N,), (N, H, W, C))`` the target score and
+  its gradient with respect to the input pixels.
+
+The public methods validate once, split work into chunks of at most ``batch_size``
+images, and check every answer's shape, so all adapters fail the same clear way.
+
+Optional capabilities are declared in ``capabilities``:
+
+- ``"layers"``: ``layer_names()`` and ``layer_gradients(images, targets, layer)`` (a
+  layer's channel-last activations and the target score's gradient with respect to them);
+- ``"embedding"``: ``embed(images, layer=None)`` (channel-last features of an inner layer).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from imacs.errors import InvalidInputError, MissingCapabilityError
+from imacs.images import as_image_batch, as_targets
+
+#: Named target functions every adapter understands. A framework-native callable
+#: ``(outputs, targets) -> (N,)`` may be given instead.
+TARGET_NAMES = ("logit", "probability", "log_probability")
+
+TargetSpec = str | Callable[..., Any]
+
+
+def check_target_spec(target: TargetSpec) -> TargetSpec:
+    """Accept a target name from ``TARGET_NAMES`` or a callable."""
+    if callable(target) or target in TARGET_NAMES:
+        return target
+    raise InvalidInputError(
+        f"unknown target {target!r}: expected one of {', '.join(TARGET_NAMES)}, or a "
+        "function (outputs, targets) -> one score per image written in the model's framework"
+    )
+
+
+def fingerprint_arrays(arrays: Iterable[np.ndarray], *extra: object) -> str:
+    """A SHA-256 hex digest of array bytes, shapes and dtypes plus any extra values."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    for value in extra:
+        digest.update(repr(value).encode())
+    return digest.hexdigest()
+
+
+def check_options(function: Callable[..., Any], options: dict[str, Any], who: str) -> None:
+    """Raise a clear error if ``options`` holds keywords ``function`` does not accept."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = [
+        name
+        for name, p in parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in ("self", "model")
+    ]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InvalidInputError(
+            f"{who} does not take option(s) {', '.join(unknown)}; it takes: "
+            f"{', '.join(accepted) or 'no options'}"
+        )
+
+
+def _chunks(n: int, batch_size: int | None) -> Iterator[slice]:
+    step = n if batch_size is None else batch_size
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
+
+
+def _check_batch_size(batch_size: int | None) -> int | None:
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise InvalidInputError(f"expected batch_size to be a positive int; got {batch_size!r}")
+    return batch_size
+
+
+class ModelAdapter(abc.ABC):
+    """A model behind the framework-free contract. Subclass it to support a framework.
+
+    Parameters
+    ----------
+    target:
+        What a gradient is taken of: ``"logit"`` (default), ``"probability"``,
+        ``"log_probability"``, or a framework-native function ``(outputs, targets)``
+        returning one score per image.
+    batch_size:
+        The most images sent to the model in one call when the caller does not say.
+        ``None`` sends whatever it is given in one call.
+    """
+
+    #: Registry name of the adapter kind ("torch", "tensorflow", ...).
+    name: ClassVar[str] = ""
+    #: The framework the adapter drives, for reports.
+    framework: ClassVar[str] = ""
+    #: What this adapter can do beyond ``predict`` and ``scores``: ``"gradients"`` (every
+    #: differentiable model), ``"layers"``, ``"embedding"``.
+    capabilities: frozenset[str] = frozenset({"gradients"})
+
+    def __init__(self, *, target: TargetSpec = "logit", batch_size: int | None = None):
+        self.target = check_target_spec(target)
+        self.batch_size = _check_batch_size(batch_size)
+        self._num_classes: int | None = None
+        self._image_shape: tuple[int, int, int] | None = None
+
+    @classmethod
+    def load(cls, model: Any, **options: Any) -> ModelAdapter:
+        """Build an adapter for ``model`` (an object or a path) with keyword ``options``.
+
+        ``imacs.load_model`` calls this for the adapter a plugin chose. The default passes
+        ``model`` and the options to the constructor; adapters that read files override it.
+        """
+        check_options(cls.__init__, options, f"adapter {cls.name!r}")
+        return cls(model, **options)
+
+    # -- what a framework adapter implements -------------------------------------------
+
+    @abc.abstractmethod
+    def _predict(self, images: np.ndarray) -> Any:
+        """Outputs ``(N, K)`` for validated images, in one framework call."""
+
+    @abc.abstractmethod
+    def _scores(self, images: np.ndarray, targets: np.ndarray) -> Any:
+        """Target scores ``(N,)`` for validated images and targets, in one call."""
+
+    @abc.abstractmethod
+    def _value_and_gradients(self, images: np.ndarray, targets: np.ndarray) -> tuple[Any, Any]:
+        """Target scores ``(N,)`` and their input gradients ``(N, H, W, C)``, in one call."""
+
+    @abc.abstractmethod
+    def fingerprint(self) -> str:
+        """A digest that changes when the weights, preprocessing or target change.
+
+        Cached attributions are keyed on it, so two adapters with equal fingerprints must
+        compute the same function.
+        """
+
+    def describe(self) -> dict[str, Any]:
+        """What a report shows about the model; adapters add their own details."""
+        return {
+            "adapter": self.name,
+            "framework": self.framework,
+            "target": self.target if isinstance(self.target, str) else repr(self.target),
+            "num_classes": self._num_classes,
+            "capabilities": sorted(self.capabilities),
+        }
+
+    # -- the public, validated, batched contract ---------------------------------------
+
+    @property
+    def num_classes(self) -> int | None:
+        """The number of model outputs, known after the first call (or given up front)."""
+        return self._num_classes
+
+    def predict(self, images: Any, *, batch_size: int | None = None) -> np.ndarray:
+        """The model's outputs ``(N, K)`` as float32."""
+        x = self._check_images(images)
+        outputs = [self._checked_outputs(self._predict(x[s]), x[s]) for s in self._slices(x, batch_size)]
+        return np.concatenate(outputs)
+
+    def scores(self, images: Any, targets: Any, *, batch_size: int | None = None) -> np.ndarray:
+        """The target score of each image ``(N,)``: what gradients are taken of."""
+        x, t = self._check_images_and_targets(images, targets)
+        parts = []
+        for s in self._slices(x, batch_size):
+            parts.append(self._checked_scores(self._scores(x[s], t[s]), s.stop - s.start))
+        return np.concatenate(parts)
+
+    def value_and_gradients(
+        self, images: Any, targets: Any, *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Target scores ``(N,)`` and their gradients w.r.t. the input pixels ``(N, H, W, C)``."""
+        self.require("gradients", by="value_and_gradients()")
+        x, t = self._check_images_and_targets(images, targets)
+        values, grads = [], []
+        for s in self._slices(x, batch_size):
+            value, grad = self._value_and_gradients(x[s], t[s])
+            values.append(self._checked_scores(value, s.stop - s.start))
+            grad = np.asarray(grad, dtype=np.float32)
+            if grad.shape != x[s].shape:
+                raise InvalidInputError(
+                    f"adapter {self.name!r} returned gradients of shape {grad.shape} for "
+                    f"images of shape {x[s].shape}; they must match"
+                )
+            grads.append(grad)
+        return np.concatenate(values), np.concatenate(grads)
+
+    def gradients(self, images: Any, targets: Any, *, batch_size: int | None = None) -> np.ndarray:
+        """Gradients of the target scores w.r.t. the input pixels, ``(N, H, W, C)`` float32."""
+        return self.value_and_gradients(images, targets, batch_size=batch_size)[1]
+
+    def require(self, capability: str, *, by: str) -> None:
+        """Raise a clear error if this adapter lacks ``capability``, needed ``by`` someone."""
+        if capability not in self.capabilities:
+            offered = ", ".join(sorted(self.capabilities)) or "only predict and scores"
+            raise MissingCapabilityError(
+                f"{by} needs the {capability!r} capability, which adapter {self.name!r} does "
+                f"not provide (it provides: {offered}); use an adapter that exposes it, such "
+                "as the torch or tensorflow adapter on a model with named layers"
+            )
+
+    # -- optional capabilities: overridden by adapters that declare them ----------------
+
+    def layer_names(self) -> list[str]:
+        """Names accepted by ``layer_gradients`` and ``embed`` (capability ``layers``)."""
+        self.require("layers", by="layer_names()")
+        raise NotImplementedError
+
+    def layer_gradients(
+        self, images: Any, targets: Any, layer: str, *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A layer's channel-last activations and the target score's gradients w.r.t. them."""
+        self.require("layers", by="layer_gradients()")
+        raise NotImplementedError
+
+    def embed(
+        self, images: Any, *, layer: str | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
+        """Channel-last features of an inner layer (capability ``embedding``)."""
+        self.require("embedding", by="embed()")
+        raise NotImplementedError
+
+    # -- shared checks -------------------------------------------------------------------
+
+    def _slices(self, images: np.ndarray, batch_size: int | None) -> Iterator[slice]:
+        size = _check_batch_size(batch_size) or self.batch_size
+        return _chunks(len(images), size)
+
+    def _check_images(self, images: Any) -> np.ndarray:
+        x = as_image_batch(images)
+        if self._image_shape is not None and x.shape[1:] != self._image_shape:
+            raise InvalidInputError(
+                f"model {self.name!r} expects images of shape (N, {', '.join(map(str, self._image_shape))}); "
+                f"got {x.shape}: resize the images to the model's input size"
+            )
+        return x
+
+    def _check_images_and_targets(self, images: Any, targets: Any) -> tuple[np.ndarray, np.ndarray]:
+        x = self._check_images(images)
+        if self._num_classes is None:
+            self.predict(x[:1])  # learn the number of classes to check targets against
+        return x, as_targets(targets, len(x), self._num_classes)
+
+    def _checked_outputs(self, outputs: Any, images: np.ndarray) -> np.ndarray:
+        array = np.asarray(outputs)
+        if array.ndim != 2 or array.shape[0] != len(images):
+            raise InvalidInputError(
+                f"expected the model to return scores of shape (N, K) for N={len(images)} "
+                f"images; it returned shape {array.shape}: wrap the model so that it returns "
+                "one score per class (for example flatten or select the classification head)"
+            )
+        if self._num_classes is None:
+            self._num_classes = int(array.shape[1])
+        elif array.shape[1] != self._num_classes:
+            raise InvalidInputError(
+                f"the model returned {array.shape[1]} outputs per image, after "
+                f"{self._num_classes} on an earlier call"
+            )
+        return array.astype(np.float32, copy=False)
+
+    def _checked_scores(self, scores: Any, n: int) -> np.ndarray:
+        array = np.asarray(scores, dtype=np.float32).reshape(-1)
+        if array.shape != (n,):
+            raise InvalidInputError(
+                f"the target function must return one score per image ({n}); it returned "
+                f"{array.size} values"
+            )
+        return array

@@ -1,0 +1,77 @@
+"""The functions most users call: load a model, attribute, list plugins."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from imacs.adapters.base import ModelAdapter
+from imacs.attribution.base import DEFAULT_BATCH_SIZE, AttributionMethod, AttributionResult
+from imacs.errors import InvalidInputError, ModelLoadError
+from imacs.plugins import PluginInfo, get_host
+
+
+def load_model(model: Any, *, adapter: str | None = None, **options: Any) -> ModelAdapter:
+    """Wrap a model object or a model file in an adapter.
+
+    The installed plugins decide who claims ``model``: a ``torch.nn.Module`` or a
+    TorchScript / state-dict file goes to the torch adapter, a ``keras.Model``, ``.keras``
+    file or SavedModel directory to the tensorflow adapter. Pass ``adapter="name"`` to
+    choose one explicitly. ``options`` go to the adapter (``preprocessing``, ``target``,
+    ``batch_size``, ``device``, ``trust``...; see each adapter's documentation).
+    """
+    if isinstance(model, ModelAdapter):
+        if adapter is not None or options:
+            raise InvalidInputError(
+                "model is already an adapter; adapter= and other options only apply when "
+                "loading a model object or file"
+            )
+        return model
+    if isinstance(model, str | os.PathLike):
+        path = os.fspath(model)
+        if not os.path.exists(path):
+            raise ModelLoadError(
+                f"model path {path!r} does not exist (working directory: {os.getcwd()}); "
+                "check the path, or pass the model object itself"
+            )
+    registry = get_host().registry
+    if adapter is not None:
+        cls = registry.get("model_adapter", adapter)
+        return cls.load(model, **options)  # type: ignore[attr-defined,no-any-return]
+    return registry.claim_model(model, dict(options))
+
+
+def get_method(method: str | AttributionMethod, **params: Any) -> AttributionMethod:
+    """An attribution method by name (with parameters), or the instance given."""
+    if isinstance(method, AttributionMethod):
+        if params:
+            raise InvalidInputError(
+                "method is already an instance; give parameters to its constructor instead"
+            )
+        return method
+    instance: AttributionMethod = get_host().registry.create("attribution_method", method, **params)
+    return instance
+
+
+def attribute(
+    model: Any,
+    images: Any,
+    targets: Any,
+    *,
+    method: str | AttributionMethod = "gradient",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    **params: Any,
+) -> AttributionResult:
+    """Attribution maps ``(N, H, W, C)`` of ``model`` for ``images`` and their ``targets``.
+
+    ``model`` is an adapter or anything :func:`load_model` accepts; ``method`` a registered
+    method name (``imacs plugins`` lists them) or an instance; ``params`` go to the
+    method's constructor. ``batch_size`` is the most inputs sent to the model in one call.
+    """
+    adapter = load_model(model)
+    return get_method(method, **params).attribute(adapter, images, targets, batch_size=batch_size)
+
+
+def get_plugins() -> list[PluginInfo]:
+    """Every plugin imacs knows: loaded, broken or blocked, and what each provides."""
+    return get_host().plugin_infos()

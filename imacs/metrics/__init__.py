@@ -1,0 +1,5 @@
+"""Metrics: numbers that compare attribution maps."""
+
+from imacs.metrics.base import MapMetric
+
+__all__ = ["MapMetric"]
