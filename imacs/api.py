@@ -37,7 +37,7 @@ def load_model(model: Any, *, adapter: str | None = None, **options: Any) -> Mod
     registry = get_host().registry
     if adapter is not None:
         cls = registry.get("model_adapter", adapter)
-        return cls.load(model, **options)  # type: ignore[attr-defined,no-any-return]
+        return cls.load(model, **options)  # type: ignore[attr-defined]
     return registry.claim_model(model, dict(options))
 
 

@@ -23,7 +23,10 @@ def as_image_batch(images: Any, *, name: str = "images") -> np.ndarray:
     rather than silently rescaled, because only the caller knows the pixel range the
     model was trained on.
     """
-    array = np.asarray(images)
+    try:
+        array = np.asarray(images)
+    except ValueError:  # NumPy 2 refuses ragged nested sequences outright
+        array = np.empty(0, dtype=object)
     if array.dtype == object:
         raise InvalidInputError(
             f"expected {name} as one numeric array of shape (N, H, W, C); got an array of "

@@ -28,7 +28,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
@@ -112,11 +112,15 @@ class PluginHost:
             return
         self._loaded = True
         blocked = _names_from_env(self._environ, DISABLE_ENV) or set()
+        core_version = _core_version()
         for module_name in self._builtins:
             if module_name in blocked:
-                self._infos[module_name] = PluginInfo(module_name, "builtin", "blocked")
+                self._infos[module_name] = PluginInfo(
+                    module_name, "builtin", "blocked", "imacs", core_version
+                )
                 continue
-            self._register(importlib.import_module(module_name), module_name, "builtin")
+            module = importlib.import_module(module_name)
+            self._register(module, module_name, "builtin", "imacs", core_version)
         self._load_entry_points(blocked)
         self._check_unknown_hooks()
 
@@ -235,6 +239,13 @@ class PluginHost:
             for name, info in self._infos.items()
             if info.status == "loaded"
         ]
+
+
+def _core_version() -> str | None:
+    try:
+        return version("imacs")
+    except PackageNotFoundError:
+        return None
 
 
 def _distribution_of(ep: EntryPoint) -> tuple[str | None, str | None]:

@@ -75,7 +75,11 @@ class Registry:
     def _collect(self, kind: Kind, plugin_name: str, plugin: object) -> None:
         hook_name, label = KINDS[kind]
         impl = next(
-            (i for i in self._host.pm.hook.__dict__[hook_name].get_hookimpls() if i.plugin is plugin),
+            (
+                i
+                for i in self._host.pm.hook.__dict__[hook_name].get_hookimpls()
+                if i.plugin is plugin
+            ),
             None,
         )
         if impl is None:
@@ -167,7 +171,7 @@ class Registry:
                 "(pip install imacs-torch or imacs-tensorflow), or wrap the model yourself "
                 "with imacs.adapters.function.FunctionAdapter"
             )
-        return adapter  # type: ignore[no-any-return]
+        return adapter
 
 
 def _describe(model: Any) -> str:

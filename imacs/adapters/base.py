@@ -130,7 +130,7 @@ class ModelAdapter(abc.ABC):
         ``model`` and the options to the constructor; adapters that read files override it.
         """
         check_options(cls.__init__, options, f"adapter {cls.name!r}")
-        return cls(model, **options)
+        return cls(model, **options)  # type: ignore[call-arg]
 
     # -- what a framework adapter implements -------------------------------------------
 
@@ -174,7 +174,9 @@ class ModelAdapter(abc.ABC):
     def predict(self, images: Any, *, batch_size: int | None = None) -> np.ndarray:
         """The model's outputs ``(N, K)`` as float32."""
         x = self._check_images(images)
-        outputs = [self._checked_outputs(self._predict(x[s]), x[s]) for s in self._slices(x, batch_size)]
+        outputs = [
+            self._checked_outputs(self._predict(x[s]), x[s]) for s in self._slices(x, batch_size)
+        ]
         return np.concatenate(outputs)
 
     def scores(self, images: Any, targets: Any, *, batch_size: int | None = None) -> np.ndarray:
@@ -248,9 +250,10 @@ class ModelAdapter(abc.ABC):
     def _check_images(self, images: Any) -> np.ndarray:
         x = as_image_batch(images)
         if self._image_shape is not None and x.shape[1:] != self._image_shape:
+            expected = ", ".join(map(str, self._image_shape))
             raise InvalidInputError(
-                f"model {self.name!r} expects images of shape (N, {', '.join(map(str, self._image_shape))}); "
-                f"got {x.shape}: resize the images to the model's input size"
+                f"model {self.name!r} expects images of shape (N, {expected}); got {x.shape}: "
+                "resize the images to the model's input size"
             )
         return x
 

@@ -91,7 +91,7 @@ class Preprocessing:
 
     def apply(self, images: np.ndarray) -> np.ndarray:
         """The NumPy reference of what adapters do inside the framework."""
-        x = images * np.float32(self.scale)
+        x: np.ndarray = np.asarray(images, dtype=np.float32) * np.float32(self.scale)
         if self.mean is not None:
             x = x - np.asarray(self.mean, dtype=np.float32)
         if self.std is not None:

@@ -24,8 +24,7 @@ class MapMetric(Component, abc.ABC):
         b = np.asarray(map_b, dtype=np.float64)
         if a.shape != b.shape or a.ndim not in (2, 3):
             raise InvalidInputError(
-                f"expected two maps of one shape, (H, W) or (H, W, C); got {a.shape} and "
-                f"{b.shape}"
+                f"expected two maps of one shape, (H, W) or (H, W, C); got {a.shape} and {b.shape}"
             )
         return float(self._score(a, b))
 

@@ -1,0 +1,207 @@
+"""The conformance suite for model adapters.
+
+Each check takes ``(adapter, images, targets)`` and raises ``AssertionError`` with a
+message that says what the contract expects. ``check_model_adapter`` runs them all and
+reports every failure at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from imacs.adapters.base import ModelAdapter
+from imacs.errors import InvalidInputError
+
+Check = Callable[[ModelAdapter, np.ndarray, np.ndarray], None]
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float) -> bool:
+    scale = max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-12)
+    return float(np.abs(a - b).max()) <= rtol * scale
+
+
+def check_predict(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """``predict`` returns finite float32 ``(N, K)`` and records the class count."""
+    outputs = adapter.predict(images)
+    assert outputs.dtype == np.float32, f"predict returned {outputs.dtype}, expected float32"
+    assert outputs.ndim == 2 and len(outputs) == len(images), (
+        f"predict returned shape {outputs.shape} for {len(images)} images; expected (N, K)"
+    )
+    assert np.isfinite(outputs).all(), "predict returned NaN or infinity"
+    assert adapter.num_classes == outputs.shape[1], "num_classes does not match predict"
+
+
+def check_scores(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """``scores`` agrees with ``predict`` for the logit target, and with value_and_gradients."""
+    scores = adapter.scores(images, targets)
+    assert scores.shape == (len(images),), f"scores has shape {scores.shape}; expected (N,)"
+    if adapter.target == "logit":
+        expected = adapter.predict(images)[np.arange(len(images)), targets]
+        assert _close(scores, expected, 1e-5), "scores differ from predict()[n, target]"
+    if "gradients" in adapter.capabilities:
+        values, _ = adapter.value_and_gradients(images, targets)
+        assert _close(values, scores, 1e-5), "value_and_gradients values differ from scores()"
+
+
+def check_gradients(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """Gradients are finite float32 with the images' shape, and not all zero."""
+    if "gradients" not in adapter.capabilities:
+        return
+    grads = adapter.gradients(images, targets)
+    assert grads.dtype == np.float32, f"gradients returned {grads.dtype}, expected float32"
+    assert grads.shape == images.shape, (
+        f"gradients have shape {grads.shape}; expected the images' shape {images.shape}"
+    )
+    assert np.isfinite(grads).all(), "gradients contain NaN or infinity"
+    assert np.abs(grads).max() > 0, "gradients are all zero: is the input cut off the graph?"
+
+
+def check_finite_differences(
+    adapter: ModelAdapter,
+    images: np.ndarray,
+    targets: np.ndarray,
+    *,
+    step: float | None = None,
+    rtol: float = 1e-2,
+    n_random_directions: int = 2,
+    seed: int = 0,
+) -> None:
+    """Gradients agree with central finite differences of ``scores``.
+
+    For each image, along the gradient's own direction and along random unit directions
+    ``v``: ``(s(x + h v) - s(x - h v)) / 2h`` must equal ``<grad, v>`` within ``rtol``
+    times the gradient's norm. Needs a model that is smooth near ``images`` (softplus,
+    tanh): at ReLU kinks finite differences are not gradients.
+    """
+    if "gradients" not in adapter.capabilities:
+        return
+    grads = adapter.gradients(images, targets).astype(np.float64)
+    h = step if step is not None else 1e-2 * max(float(np.ptp(images)), 1.0)
+    rng = np.random.default_rng(seed)
+    for i in range(len(images)):
+        g = grads[i]
+        norm = float(np.linalg.norm(g))
+        if norm == 0:
+            continue
+        directions = [g / norm]
+        for _ in range(n_random_directions):
+            v = rng.normal(size=g.shape)
+            directions.append(v / np.linalg.norm(v))
+        probes = np.stack(
+            [images[i] + sign * h * v for v in directions for sign in (1.0, -1.0)]
+        ).astype(np.float32)
+        s = adapter.scores(probes, np.full(len(probes), targets[i])).astype(np.float64)
+        for k, v in enumerate(directions):
+            numeric = (s[2 * k] - s[2 * k + 1]) / (2 * h)
+            analytic = float(np.sum(g * v))
+            assert abs(numeric - analytic) <= rtol * norm, (
+                f"image {i}, direction {k}: finite difference {numeric:.6g} vs gradient "
+                f"{analytic:.6g} (gradient norm {norm:.3g}, step {h:.3g}): the gradient is "
+                "not the derivative of scores(); check the preprocessing and target inside "
+                "the differentiable call"
+            )
+
+
+def check_batch_size_invariance(
+    adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray
+) -> None:
+    """Splitting the work into batches of one gives the same results as one batch."""
+    whole = adapter.predict(images)
+    single = adapter.predict(images, batch_size=1)
+    assert _close(whole, single, 1e-5), "predict depends on batch_size"
+    if "gradients" in adapter.capabilities:
+        g_whole = adapter.gradients(images, targets)
+        g_single = adapter.gradients(images, targets, batch_size=1)
+        assert _close(g_whole, g_single, 1e-5), "gradients depend on batch_size"
+
+
+def check_determinism(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """Two identical calls give identical answers, and inputs are not modified."""
+    before = images.copy()
+    first = adapter.predict(images)
+    assert np.array_equal(images, before), "the adapter modified the caller's images"
+    second = adapter.predict(images)
+    assert np.array_equal(first, second), "predict is not deterministic (dropout left on?)"
+    if "gradients" in adapter.capabilities:
+        g_first = adapter.gradients(images, targets)
+        assert np.array_equal(images, before), "the adapter modified the caller's images"
+        g_second = adapter.gradients(images, targets)
+        assert np.array_equal(g_first, g_second), "gradients are not deterministic"
+
+
+def check_fingerprint(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """The fingerprint is a stable non-empty string."""
+    first, second = adapter.fingerprint(), adapter.fingerprint()
+    assert isinstance(first, str) and first, "fingerprint() must return a non-empty string"
+    assert first == second, "fingerprint() changes between calls"
+
+
+def check_bad_input_errors(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """Bad images and targets raise ``InvalidInputError``, not framework errors."""
+    cases: dict[str, Callable[[], object]] = {
+        "images without a batch axis": lambda: adapter.predict(images[0]),
+        "channels-first images": lambda: (
+            adapter.predict(images.transpose(0, 3, 1, 2))
+            if images.shape[1] not in (1, 2, 3, 4)
+            else adapter.predict(images[..., None])
+        ),
+        "integer images": lambda: adapter.predict(images.astype(np.int32)),
+        "NaN images": lambda: adapter.predict(np.where(images == images.flat[0], np.nan, images)),
+        "a target out of range": lambda: adapter.scores(images, np.full(len(images), 10**6)),
+        "too few targets": lambda: adapter.scores(images, targets[:-1] if len(targets) > 1 else []),
+    }
+    for what, call in cases.items():
+        try:
+            call()
+        except InvalidInputError:
+            continue
+        except Exception as exc:
+            raise AssertionError(
+                f"{what}: raised {type(exc).__name__} ({exc}); expected imacs InvalidInputError"
+            ) from exc
+        raise AssertionError(f"{what}: no error raised; expected InvalidInputError")
+
+
+ADAPTER_CHECKS: tuple[Check, ...] = (
+    check_predict,
+    check_scores,
+    check_gradients,
+    check_finite_differences,
+    check_batch_size_invariance,
+    check_determinism,
+    check_fingerprint,
+    check_bad_input_errors,
+)
+
+
+def check_model_adapter(
+    adapter: ModelAdapter,
+    images: np.ndarray,
+    targets: np.ndarray,
+    *,
+    finite_differences: bool = True,
+) -> None:
+    """Run every adapter check; raise one ``AssertionError`` listing all failures.
+
+    Use a few (2-4) small images the model accepts and valid targets. Pass
+    ``finite_differences=False`` for a model that is not smooth (ReLU) near the images.
+    """
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    targets = np.asarray(targets, dtype=np.int64)
+    failures = []
+    for check in ADAPTER_CHECKS:
+        if check is check_finite_differences and not finite_differences:
+            continue
+        try:
+            check(adapter, images, targets)
+        except AssertionError as exc:
+            failures.append(f"{check.__name__}: {exc}")
+        except Exception as exc:  # a contract violation caught by the base class counts too
+            failures.append(f"{check.__name__}: raised {type(exc).__name__}: {exc}")
+    if failures:
+        raise AssertionError(
+            f"adapter {adapter.name!r} fails {len(failures)} conformance check(s):\n- "
+            + "\n- ".join(failures)
+        )

@@ -1,0 +1,49 @@
+"""Shared fixtures: throwaway plugin distributions found through real entry points."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from imacs import plugins
+
+pytest_plugins = ["imacs.testing.pytest_plugin"]
+
+InstallPlugin = Callable[..., Path]
+
+
+@pytest.fixture
+def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InstallPlugin]:
+    """Install a throwaway plugin distribution: a module plus a dist-info on sys.path.
+
+    ``install_plugin(dist, module_source, entry_point=None)`` writes ``<module>.py`` and
+    ``<dist>-0.1.dist-info`` declaring ``[imacs] <entry_point> = <module>`` into a
+    temporary folder on ``sys.path``, exactly what ``pip install`` leaves behind, so
+    imacs finds it through ``importlib.metadata``. Everything is removed afterwards.
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    modules: list[str] = []
+
+    def install(dist: str, source: str, entry_point: str | None = None) -> Path:
+        module = dist.replace("-", "_")
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{module}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[imacs]\n{entry_point or dist} = {module}\n")
+        modules.append(module)
+        importlib.invalidate_caches()
+        plugins.reset()
+        return site
+
+    yield install
+    for module in modules:
+        sys.modules.pop(module, None)
+    plugins.reset()
