@@ -16,7 +16,7 @@ from imacs.plugins import PluginInfo
 _STATUS_STYLE = {"loaded": "green", "broken": "bold red", "blocked": "yellow"}
 
 
-def _plugin_table(infos: list[PluginInfo]) -> Table:
+def plugin_table(infos: list[PluginInfo]) -> Table:
     table = Table(title="imacs plugins", title_justify="left")
     table.add_column("plugin", overflow="fold")
     table.add_column("distribution", overflow="fold")
@@ -70,7 +70,7 @@ def plugins(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
     else:
-        Console().print(_plugin_table(infos))
+        Console().print(plugin_table(infos))
 
 
 def main() -> None:
