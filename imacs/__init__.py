@@ -10,6 +10,7 @@ Quick start::
 
 from importlib.metadata import PackageNotFoundError, version
 
+from imacs import data
 from imacs.adapters.base import ModelAdapter
 from imacs.adapters.preprocessing import Preprocessing
 from imacs.api import attribute, get_method, get_plugins, load_model
@@ -34,6 +35,7 @@ __all__ = [
     "Segmenter",
     "__version__",
     "attribute",
+    "data",
     "get_method",
     "get_plugins",
     "hookimpl",

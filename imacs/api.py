@@ -10,6 +10,9 @@ from imacs.attribution.base import DEFAULT_BATCH_SIZE, AttributionMethod, Attrib
 from imacs.errors import InvalidInputError, ModelLoadError
 from imacs.plugins import PluginInfo, get_host
 
+#: What ``imacs.attribute`` and ``imacs attribute`` use when no method is named.
+DEFAULT_METHOD = "gradient"
+
 
 def load_model(model: Any, *, adapter: str | None = None, **options: Any) -> ModelAdapter:
     """Wrap a model object or a model file in an adapter.
@@ -58,7 +61,7 @@ def attribute(
     images: Any,
     targets: Any,
     *,
-    method: str | AttributionMethod = "gradient",
+    method: str | AttributionMethod = DEFAULT_METHOD,
     batch_size: int = DEFAULT_BATCH_SIZE,
     **params: Any,
 ) -> AttributionResult:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
+import numpy as np
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 import imacs
-from imacs.errors import ImacsError
+from imacs.api import DEFAULT_METHOD
+from imacs.errors import ImacsError, InvalidInputError
 from imacs.plugins import PluginInfo
 
 _STATUS_STYLE = {"loaded": "green", "broken": "bold red", "blocked": "yellow"}
@@ -71,6 +76,168 @@ def plugins(as_json: bool) -> None:
         click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
     else:
         Console().print(plugin_table(infos))
+
+
+def _key_values(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``("n_steps=32", "baselines=[\"black\"]")`` -> values parsed as JSON, else strings."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE; got {pair!r}", param_hint=what)
+        try:
+            parsed[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key] = raw
+    return parsed
+
+
+def _floats(text: str | None) -> tuple[float, ...] | None:
+    return None if text is None else tuple(float(v) for v in text.split(","))
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    height, sep, width = text.lower().partition("x")
+    if not sep:
+        raise click.BadParameter(f"expected HEIGHTxWIDTH such as 224x224; got {text!r}")
+    return int(height), int(width)
+
+
+@cli.command()
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(exists=True),
+    help="Model file or SavedModel folder.",
+)
+@click.option(
+    "--images",
+    "images_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder of images (sub-folders per class give labels).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for maps/, overlays/ and attributions.json.",
+)
+@click.option(
+    "--method",
+    default=DEFAULT_METHOD,
+    show_default=True,
+    help="Attribution method (see `imacs plugins`).",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Method parameter; VALUE is read as JSON when it parses. Repeatable.",
+)
+@click.option(
+    "--model-option",
+    "model_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Adapter option such as factory=pkg.mod:build or trust=true. Repeatable.",
+)
+@click.option(
+    "--target",
+    default="predicted",
+    show_default=True,
+    help="'predicted' (the model's top class), 'label' (the sub-folder's class) or a class index.",
+)
+@click.option(
+    "--scale",
+    type=float,
+    default=None,
+    help="Multiply pixels by this inside the model (1/255 for [0, 1] models).",
+)
+@click.option("--mean", default=None, help="Per-channel mean after scaling, comma-separated.")
+@click.option("--std", default=None, help="Per-channel std after scaling, comma-separated.")
+@click.option(
+    "--size", default=None, metavar="HxW", help="Resize every image to this size (bilinear)."
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=32,
+    show_default=True,
+    help="Most inputs sent to the model in one call.",
+)
+@click.option(
+    "--skip-unreadable", is_flag=True, help="Warn about and skip files that cannot be decoded."
+)
+def attribute(
+    model_path: str,
+    images_dir: str,
+    out_dir: str,
+    method: str,
+    params: tuple[str, ...],
+    model_options: tuple[str, ...],
+    target: str,
+    scale: float | None,
+    mean: str | None,
+    std: str | None,
+    size: str | None,
+    batch_size: int,
+    skip_unreadable: bool,
+) -> None:
+    """Attribute every image in a folder; write maps (.npy), overlays (.png) and a manifest.
+
+    A rerun with the same model, method and parameters skips images already done.
+    """
+    from imacs.attribute_folder import attribute_folder
+    from imacs.data.folder import read_image_folder
+
+    options = _key_values(model_options, "--model-option")
+    if scale is not None or mean is not None or std is not None:
+        options["preprocessing"] = imacs.Preprocessing(
+            scale=1.0 if scale is None else scale, mean=_floats(mean), std=_floats(std)
+        )
+    model = imacs.load_model(model_path, **options)
+    folder = read_image_folder(
+        images_dir, size=_size(size), on_error="skip" if skip_unreadable else "raise"
+    )
+    if target == "predicted":
+        targets = model.predict(folder.images, batch_size=batch_size).argmax(axis=1)
+    elif target == "label":
+        if folder.labels is None:
+            raise InvalidInputError(
+                "--target label needs one sub-folder per class under --images; the images are "
+                "not arranged that way: use --target predicted or a class index"
+            )
+        targets = folder.labels
+    else:
+        try:
+            targets = np.full(len(folder.names), int(target))
+        except ValueError:
+            raise click.BadParameter(
+                f"expected 'predicted', 'label' or a class index; got {target!r}",
+                param_hint="--target",
+            ) from None
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"{method} on {len(folder.names)} images", total=len(folder.names))
+        run = attribute_folder(
+            model,
+            folder,
+            Path(out_dir),
+            method=method,
+            params=_key_values(params, "--param"),
+            targets=targets,
+            batch_size=batch_size,
+            progress=lambda n: progress.advance(task, n),
+        )
+    click.echo(
+        f"{run.computed} images attributed, {run.reused} reused from an earlier run; "
+        f"manifest: {run.manifest}"
+    )
 
 
 def main() -> None:

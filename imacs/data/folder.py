@@ -1,0 +1,109 @@
+"""A folder of image files as one array, with labels from sub-folder names.
+
+Pixels keep the files' own range (0..255 for 8-bit files, 0..65535 for 16-bit ones):
+imacs works in the dataset's pixel range, and a model that expects [0, 1] says so with
+its adapter's ``preprocessing={"scale": 1 / 255}``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from imacs.errors import InvalidInputError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+
+
+@dataclass
+class ImageFolder:
+    """Images ``(N, H, W, C)`` float32, their paths relative to the folder, and labels.
+
+    ``labels`` index ``class_names`` when the images sit in one sub-folder per class,
+    and are ``None`` otherwise.
+    """
+
+    images: np.ndarray
+    names: list[str]
+    labels: np.ndarray | None = None
+    class_names: list[str] | None = None
+    skipped: list[str] | None = None
+
+
+def _read(path: Path, size: tuple[int, int] | None) -> np.ndarray:
+    with Image.open(path) as opened:
+        opened.load()
+        image: Image.Image = opened
+        if image.mode in ("I;16", "I;16B", "I"):
+            image = image.convert("I")
+        elif image.mode not in ("L", "RGB"):
+            image = image.convert("RGB")  # palette, RGBA, CMYK: compare what a viewer shows
+        if size is not None and image.size != (size[1], size[0]):
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        array = np.asarray(image, dtype=np.float32)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def read_image_folder(
+    folder: str | Path,
+    *,
+    size: tuple[int, int] | None = None,
+    on_error: Literal["raise", "skip"] = "raise",
+) -> ImageFolder:
+    """Read every image under ``folder`` (recursively, sorted by path).
+
+    Parameters
+    ----------
+    size:
+        ``(height, width)`` to resize every image to (bilinear). Without it, all images
+        must already share one size, because a model needs one input shape: the error
+        lists the sizes found.
+    on_error:
+        ``"raise"`` stops at the first file that cannot be decoded; ``"skip"`` warns,
+        leaves it out and records it in ``ImageFolder.skipped``.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InvalidInputError(f"expected a folder of images; {str(root)!r} is not a folder")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise InvalidInputError(
+            f"found no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {str(root)!r}"
+        )
+    arrays, names, skipped = [], [], []
+    for path in paths:
+        try:
+            arrays.append(_read(path, size))
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            if on_error == "raise":
+                raise InvalidInputError(
+                    f"cannot read image {str(path)!r} ({exc}); fix or remove the file, or pass "
+                    "on_error='skip' to leave unreadable files out with a warning"
+                ) from exc
+            warnings.warn(f"skipping unreadable image {str(path)!r}: {exc}", stacklevel=2)
+            skipped.append(str(path.relative_to(root)))
+            continue
+        names.append(str(path.relative_to(root)))
+    if not arrays:
+        raise InvalidInputError(
+            f"none of the {len(paths)} image files under {str(root)!r} could be read"
+        )
+    shapes = sorted({a.shape for a in arrays})
+    if len(shapes) > 1:
+        raise InvalidInputError(
+            f"the images under {str(root)!r} have {len(shapes)} different shapes "
+            f"(e.g. {', '.join(map(str, shapes[:3]))}); pass size=(height, width) to resize "
+            "them all (bilinear), or resize the files to the model's input size"
+        )
+    parents = {Path(name).parent for name in names}
+    labels = class_names = None
+    if all(len(Path(name).parts) == 2 for name in names) and len(parents) > 1:
+        class_names = sorted(str(p) for p in parents)
+        index = {name: i for i, name in enumerate(class_names)}
+        labels = np.array([index[str(Path(name).parent)] for name in names], dtype=np.int64)
+    return ImageFolder(np.stack(arrays), names, labels, class_names, skipped or None)
