@@ -67,21 +67,24 @@ class Registry:
 
     def __init__(self, host: PluginHost):
         self._host = host
-        self._entries: dict[Kind, dict[str, Entry]] = {kind: {} for kind in KINDS}
-        for plugin_name, plugin in host.loaded_plugins():
-            for kind in KINDS:
-                self._collect(kind, plugin_name, plugin)
+        self._collected: dict[Kind, dict[str, Entry]] = {}
 
-    def _collect(self, kind: Kind, plugin_name: str, plugin: object) -> None:
+    def _entries(self, kind: Kind) -> dict[str, Entry]:
+        # Each kind is collected on first use: registering an adapter class imports its
+        # framework, which a user attributing with an adapter already in hand never needs.
+        if kind not in self._collected:
+            entries: dict[str, Entry] = {}
+            for plugin_name, plugin in self._host.loaded_plugins():
+                self._collect(kind, plugin_name, plugin, entries)
+            self._collected[kind] = entries
+        return self._collected[kind]
+
+    def _collect(
+        self, kind: Kind, plugin_name: str, plugin: object, entries: dict[str, Entry]
+    ) -> None:
         hook_name, label = KINDS[kind]
-        impl = next(
-            (
-                i
-                for i in self._host.pm.hook.__dict__[hook_name].get_hookimpls()
-                if i.plugin is plugin
-            ),
-            None,
-        )
+        impls = self._host.pm.hook.__dict__[hook_name].get_hookimpls()
+        impl = next((i for i in impls if i.plugin is plugin), None)
         if impl is None:
             return
         base = _base_class(kind)
@@ -98,7 +101,7 @@ class Registry:
                     f"plugin {plugin_name!r} registered {label} {cls.__qualname__} without a "
                     "name: set the class attribute name = '...'"
                 )
-            existing = self._entries[kind].get(name)
+            existing = entries.get(name)
             if existing is not None:
                 raise DuplicateComponentError(
                     f"two plugins register a {label} named {name!r}: {existing.plugin!r} "
@@ -106,7 +109,7 @@ class Registry:
                     f"{plugin_name!r} ({cls.__module__}.{cls.__qualname__}); uninstall or "
                     "disable one of them (IMACS_DISABLE_PLUGINS=name)"
                 )
-            self._entries[kind][name] = Entry(kind, name, cls, plugin_name)
+            entries[name] = Entry(kind, name, cls, plugin_name)
 
         arguments = {"register": register}
         impl.function(**{arg: arguments[arg] for arg in impl.argnames})
@@ -115,12 +118,12 @@ class Registry:
 
     def names(self, kind: Kind) -> list[str]:
         """Sorted names of the registered components of ``kind``."""
-        return sorted(self._entries[kind])
+        return sorted(self._entries(kind))
 
     def entry(self, kind: Kind, name: str) -> Entry:
         """The entry for ``name``, or an error that lists what is available."""
         try:
-            return self._entries[kind][name]
+            return self._entries(kind)[name]
         except KeyError:
             label = KINDS[kind][1]
             available = self.names(kind)
@@ -152,8 +155,9 @@ class Registry:
     def provided_by(self, plugin_name: str) -> dict[str, list[str]]:
         """What a plugin registered, by kind (kinds with nothing are left out)."""
         provided: dict[str, list[str]] = {}
-        for kind, entries in self._entries.items():
-            names = sorted(e.name for e in entries.values() if e.plugin == plugin_name)
+        for kind in KINDS:
+            entries = self._entries(kind).values()
+            names = sorted(e.name for e in entries if e.plugin == plugin_name)
             if names:
                 provided[kind] = names
         return provided

@@ -130,7 +130,7 @@ def test_duplicate_component_names_raise_naming_both_plugins(install_plugin) -> 
     install_plugin("imacs-halves", SEGMENTER_PLUGIN)
     install_plugin("imacs-halves-again", SEGMENTER_PLUGIN.replace("DoubledGradient", "Other"))
     with pytest.raises(DuplicateComponentError) as error:
-        _ = plugins.get_host().registry
+        plugins.get_host().registry.names("attribution_method")
     assert "imacs-halves" in str(error.value) and "imacs-halves-again" in str(error.value)
     assert "attribution method named 'doubled-gradient'" in str(error.value)
 
@@ -175,7 +175,7 @@ def test_registering_something_that_is_not_a_component_is_an_error(imacs_host) -
 
     imacs_host.register(Plugin(), name="bad-plugin")
     with pytest.raises(PluginError, match=r"bad-plugin.*subclass of imacs.Segmenter"):
-        _ = imacs_host.registry
+        imacs_host.registry.names("segmenter")
 
 
 def test_runtime_plugin_can_be_registered_and_removed(imacs_host) -> None:
@@ -235,6 +235,19 @@ def test_unknown_component_error_lists_what_is_available() -> None:
 def test_unknown_parameter_lists_accepted_ones() -> None:
     with pytest.raises(InvalidInputError, match=r"does not take parameter\(s\) n_steps.*absolute"):
         imacs.get_method("gradient", n_steps=5)
+
+
+def test_finding_a_method_imports_no_framework() -> None:
+    # registering adapter classes imports torch or tensorflow; a user who attributes with an
+    # adapter in hand must not pay for that
+    code = (
+        "import sys, numpy as np, imacs\n"
+        "from imacs.testing import softplus_model\n"
+        "imacs.attribute(softplus_model(), np.zeros((1, 8, 8, 3), np.float32), [0])\n"
+        "print(sorted({'torch', 'tensorflow', 'keras'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_cli_version_lists_plugin_distributions() -> None:

@@ -13,7 +13,9 @@ arrays and answering with **one framework call for the whole batch it is given**
   its gradient with respect to the input pixels.
 
 The public methods validate once, split work into chunks of at most ``batch_size``
-images, and check every answer's shape, so all adapters fail the same clear way.
+images, and check every answer's shape, so all adapters fail the same clear way. Results
+do not depend on ``batch_size`` beyond float32 rounding (CPU convolution kernels differ
+by batch size in the last bits).
 
 Optional capabilities are declared in ``capabilities``:
 
