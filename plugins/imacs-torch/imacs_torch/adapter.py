@@ -1,0 +1,535 @@
+"""The PyTorch model adapter: an ``nn.Module`` behind the imacs model contract.
+
+Images arrive as channel-last float32 NumPy arrays in the dataset's pixel range. Inside
+one differentiable torch call the adapter applies the model's preprocessing, reorders
+to channels-first if the module wants it, runs the module and selects the target score,
+so gradients are taken with respect to the pixels the user sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import inspect
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from imacs.adapters.base import ModelAdapter, TargetSpec, fingerprint_arrays
+from imacs.adapters.preprocessing import Preprocessing
+from imacs.errors import InvalidInputError
+from imacs_torch.loading import Factory, read_model_file
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device``; by default the GPU when there is one."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidInputError(
+            f"expected device as 'cpu', 'cuda', 'cuda:1', 'mps' or a torch.device; got {device!r}"
+        ) from exc
+
+
+class TorchAdapter(ModelAdapter):
+    """A PyTorch ``nn.Module`` (or TorchScript module) as an imacs model.
+
+    Parameters
+    ----------
+    model:
+        The module. It is moved to ``device`` and put in ``eval()`` mode; nothing else
+        about it is changed. Use :meth:`load` (or ``imacs.load_model``) for files.
+    preprocessing:
+        The model's input normalisation, applied inside the differentiable call:
+        an ``imacs.Preprocessing``, a dict of its fields, or ``None`` for none.
+    channels_first:
+        ``True`` (PyTorch's convention) when the module takes ``(N, C, H, W)``; the
+        adapter then reorders the channel-last images itself. ``False`` for a module
+        that takes ``(N, H, W, C)``.
+    device:
+        Where the model runs: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... Default: ``"cuda"``
+        if available, else ``"cpu"``.
+    target:
+        What scores and gradients are of: ``"logit"`` (``outputs[n, t]``),
+        ``"probability"`` (softmax), ``"log_probability"`` (log-softmax), or a function
+        ``(outputs, targets) -> (N,)`` on torch tensors.
+    batch_size:
+        The most images sent to the module in one call when the caller does not say.
+
+    Inner layers (``layer_gradients``, ``embed``) are reached through forward hooks,
+    which TorchScript does not run, so a TorchScript module offers gradients only. Their
+    4-D outputs are taken to be ``(N, C, H, W)``, as every PyTorch layer makes them, and
+    are returned channel-last ``(N, H, W, C)``; other outputs are returned as they are.
+    """
+
+    name = "torch"
+    framework = "pytorch"
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        preprocessing: Preprocessing | dict[str, Any] | None = None,
+        channels_first: bool = True,
+        device: str | torch.device | None = None,
+        target: TargetSpec = "logit",
+        batch_size: int | None = None,
+    ):
+        super().__init__(target=target, batch_size=batch_size)
+        if not isinstance(model, torch.nn.Module):
+            raise InvalidInputError(
+                f"expected a torch.nn.Module; got {type(model).__module__}."
+                f"{type(model).__qualname__}: pass a module, or load a file with "
+                "imacs.load_model(path) or TorchAdapter.load(path)"
+            )
+        if not isinstance(channels_first, bool):
+            raise InvalidInputError(
+                f"expected channels_first to be True (the module takes NCHW) or False (NHWC); "
+                f"got {channels_first!r}"
+            )
+        self.preprocessing = Preprocessing.coerce(preprocessing)
+        self.channels_first = channels_first
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self._input_dtype = _floating_dtype(self.model)
+        self._default_embedding_layers: dict[tuple[int, ...], str] = {}
+        # Forward hooks do not fire inside TorchScript, so its layers cannot be reached.
+        self.capabilities = (
+            frozenset({"gradients"})
+            if isinstance(self.model, torch.jit.ScriptModule)
+            else frozenset({"gradients", "layers", "embedding"})
+        )
+
+    @classmethod
+    def load(
+        cls,
+        model: torch.nn.Module | str | os.PathLike[str],
+        *,
+        factory: Factory | None = None,
+        trust: bool = False,
+        **options: Any,
+    ) -> TorchAdapter:
+        """An adapter for a module, or for a model file (``str`` or ``pathlib.Path``).
+
+        Files may be TorchScript archives (``torch.jit.save``), state dicts
+        (``torch.save(model.state_dict())``, also nested under ``"state_dict"``,
+        ``"model_state_dict"`` or ``"model"``), which need ``factory``, or pickled modules
+        (``torch.save(model)``), which need ``trust=True``.
+
+        Parameters
+        ----------
+        factory:
+            For a state dict: a function returning the untrained ``nn.Module``, or the
+            string ``"package.module:function"`` naming one to import.
+        trust:
+            Allow unpickling a full module, which runs code from the file. Only for files
+            from a source you trust.
+        **options:
+            The constructor's keyword arguments (``preprocessing``, ``device``...).
+        """
+        accepted = [*_keyword_names(cls.__init__), "factory", "trust"]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise InvalidInputError(
+                f"adapter {cls.name!r} does not take option(s) {', '.join(unknown)}; it "
+                f"takes: {', '.join(accepted)}"
+            )
+        if not isinstance(trust, bool):
+            raise InvalidInputError(f"expected trust to be True or False; got {trust!r}")
+        if isinstance(model, str | os.PathLike):
+            device = resolve_device(options.pop("device", None))
+            module = read_model_file(model, factory=factory, trust=trust, map_location=device)
+            return cls(module, device=device, **options)
+        if factory is not None:
+            raise InvalidInputError(
+                "factory= builds a model for a state-dict file, but the model given is "
+                f"already a {type(model).__qualname__} object: drop factory="
+            )
+        return cls(model, **options)
+
+    # -- the three framework calls -----------------------------------------------------
+
+    def _predict(self, images: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return _to_numpy(self._forward(self._pixels(images)))
+
+    def _scores(self, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            outputs = self._forward(self._pixels(images))
+            return _to_numpy(self._select_target(outputs, self._targets(targets)))
+
+    def _value_and_gradients(
+        self, images: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        pixels = self._pixels(images).requires_grad_(True)
+        with torch.enable_grad():
+            outputs = self._forward(pixels)
+            scores = self._select_target(outputs, self._targets(targets))
+            # Images do not interact in eval mode, so the gradient of the sum holds each
+            # image's own gradient; only the input's gradient is computed, never .grad.
+            (grads,) = torch.autograd.grad(
+                self._differentiable(scores).sum(), pixels, allow_unused=True
+            )
+        if grads is None:
+            raise self._detached_error()
+        return _to_numpy(scores), _to_numpy(grads)
+
+    # -- building blocks ---------------------------------------------------------------
+
+    def _pixels(self, images: np.ndarray) -> torch.Tensor:
+        # A copy (torch.tensor always copies): a module that edits its input in place must
+        # not edit the caller's array, and read-only arrays (np.load mmaps) need no warning.
+        return torch.tensor(images, device=self.device)
+
+    def _targets(self, targets: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(targets, dtype=np.int64)).to(self.device)
+
+    def _model_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Preprocess channel-last pixels into the module's input, differentiably.
+
+        The same operations, in the same order and precision, as
+        ``Preprocessing.apply``, the NumPy reference.
+        """
+        p = self.preprocessing
+        p.check_channels(pixels.shape[-1])
+        x = pixels
+        if p.scale != 1.0:
+            x = x * p.scale
+        if p.mean is not None:
+            x = x - torch.tensor(p.mean, dtype=x.dtype, device=x.device)
+        if p.std is not None:
+            x = x / torch.tensor(p.std, dtype=x.dtype, device=x.device)
+        if p.channel_order == "bgr":
+            x = x.flip(-1)
+        if self.channels_first:
+            x = x.permute(0, 3, 1, 2)
+        x = x.contiguous().to(self._input_dtype)
+        # In-place ops on a leaf that requires grad are an error in torch, and the
+        # module's first layer may be one (ReLU(inplace=True)).
+        return x.clone() if x is pixels else x
+
+    def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        outputs = self.model(self._model_input(pixels))
+        if not isinstance(outputs, torch.Tensor):
+            raise InvalidInputError(
+                f"expected the model to return one (N, K) tensor; it returned a "
+                f"{type(outputs).__module__}.{type(outputs).__qualname__}: wrap the model in "
+                "a module whose forward returns a single tensor of class scores (for "
+                "example model(x).logits or model(x)[0])"
+            )
+        return outputs
+
+    def _select_target(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if callable(self.target):
+            scores = self.target(outputs, targets)
+            if not isinstance(scores, torch.Tensor):
+                raise InvalidInputError(
+                    "expected the target function to return a torch tensor of one score per "
+                    f"image; it returned a {type(scores).__qualname__}: compute it with torch "
+                    "operations so it can be differentiated"
+                )
+            return scores
+        if outputs.ndim != 2:
+            raise InvalidInputError(
+                f"expected the model to return scores of shape (N, K) for N={len(targets)} "
+                f"images; it returned shape {tuple(outputs.shape)}: wrap the model so that "
+                "it returns one score per class (for example flatten or select the "
+                "classification head)"
+            )
+        if self.target == "probability":
+            outputs = torch.softmax(outputs, dim=1)
+        elif self.target == "log_probability":
+            outputs = torch.log_softmax(outputs, dim=1)
+        return outputs.gather(1, targets[:, None]).squeeze(1)
+
+    def _differentiable(self, scores: torch.Tensor) -> torch.Tensor:
+        if not scores.requires_grad:
+            raise self._detached_error()
+        return scores
+
+    def _detached_error(self) -> InvalidInputError:
+        return InvalidInputError(
+            "the target score does not depend on the input pixels in the autograd graph: "
+            "the model (or target function) cuts the graph, e.g. with .detach(), .numpy(), "
+            "torch.no_grad() or an integer cast inside forward; remove that so gradients "
+            "can flow to the input"
+        )
+
+    # -- inner layers --------------------------------------------------------------------
+
+    def layer_names(self) -> list[str]:
+        """Names of the module's submodules, as ``named_modules()`` gives them."""
+        self.require("layers", by="layer_names()")
+        return [name for name, module in self.model.named_modules() if _hookable(name, module)]
+
+    def layer_gradients(
+        self, images: Any, targets: Any, layer: str, *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A layer's channel-last activations and the target score's gradients w.r.t. them.
+
+        Both arrays have the layer output's shape, ``(N, h, w, D)`` for a convolutional
+        layer (reordered from PyTorch's ``(N, D, h, w)``), ``(N, D)`` for a linear one.
+        """
+        self.require("layers", by="layer_gradients()")
+        module = self._layer(layer)
+        x, t = self._check_images_and_targets(images, targets)
+        activations, gradients = [], []
+        for s in self._slices(x, batch_size):
+            a, g = self._layer_value_and_gradients(x[s], t[s], module, layer)
+            activations.append(a)
+            gradients.append(g)
+        return np.concatenate(activations), np.concatenate(gradients)
+
+    def embed(
+        self, images: Any, *, layer: str | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
+        """Channel-last activations of ``layer`` for each image.
+
+        By default the layer is the last one to produce a spatial feature map, a 4-D output
+        ``(N, D, h, w)`` with more than one position (falling back to the last 4-D output);
+        :meth:`default_embedding_layer` says which.
+        """
+        self.require("embedding", by="embed()")
+        x = self._check_images(images)
+        if layer is None:
+            layer = self.default_embedding_layer(x[:1])
+        module = self._layer(layer)
+        parts = []
+        for s in self._slices(x, batch_size):
+            with (
+                torch.inference_mode(),
+                _capture(module, layer, stop=True) as captured,
+                contextlib.suppress(_StopForward),  # the hook ends the pass at the layer
+            ):
+                self._forward(self._pixels(x[s]))
+            parts.append(_to_numpy(_channel_last(captured.output(layer))))
+        return np.concatenate(parts)
+
+    def default_embedding_layer(self, images: Any) -> str:
+        """The layer ``embed`` uses when none is named, for images shaped like ``images``."""
+        self.require("embedding", by="default_embedding_layer()")
+        x = self._check_images(images)
+        key = x.shape[1:]
+        if key not in self._default_embedding_layers:
+            self._default_embedding_layers[key] = self._find_last_feature_map(x[:1])
+        return self._default_embedding_layers[key]
+
+    def _find_last_feature_map(self, image: np.ndarray) -> str:
+        finished: list[tuple[str, tuple[int, ...]]] = []  # in the order layers finish
+        calls: dict[str, int] = {}
+
+        def record(name: str) -> Callable[..., None]:
+            def hook(module: torch.nn.Module, inputs: Any, output: Any) -> None:
+                calls[name] = calls.get(name, 0) + 1
+                if isinstance(output, torch.Tensor):
+                    finished.append((name, tuple(output.shape)))
+
+            return hook
+
+        with contextlib.ExitStack() as stack:
+            for name, module in self.model.named_modules():
+                if _hookable(name, module):
+                    stack.callback(module.register_forward_hook(record(name)).remove)
+            with torch.inference_mode():
+                self._forward(self._pixels(image))
+        # layers run more than once per forward (a shared ReLU) have no single output
+        maps = [(name, shape) for name, shape in finished if len(shape) == 4 and calls[name] == 1]
+        spatial = [name for name, shape in maps if shape[2] * shape[3] > 1]
+        if spatial:
+            return spatial[-1]
+        if maps:
+            return maps[-1][0]
+        raise InvalidInputError(
+            "embed() found no layer with a 4-D (N, C, H, W) output to use by default: pass "
+            f"layer= one of {', '.join(self.layer_names()[:10])}"
+        )
+
+    def _layer(self, layer: str) -> torch.nn.Module:
+        modules: dict[str, torch.nn.Module] = {
+            name: module for name, module in self.model.named_modules() if _hookable(name, module)
+        }
+        if layer in modules:
+            return modules[layer]
+        names = list(modules)
+        close = difflib.get_close_matches(str(layer), names, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        raise InvalidInputError(
+            f"the model has no layer named {layer!r}.{hint} Layers are named as in "
+            f"model.named_modules(): {shown or 'none'} (layer_names() lists all {len(names)})"
+        )
+
+    def _layer_value_and_gradients(
+        self, images: np.ndarray, targets: np.ndarray, module: torch.nn.Module, layer: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # The input requires grad so the layer output is in the graph even when every
+        # parameter before it is frozen.
+        pixels = self._pixels(images).requires_grad_(True)
+        with torch.enable_grad(), _capture(module, layer, stop=False) as captured:
+            outputs = self._forward(pixels)
+            scores = self._select_target(outputs, self._targets(targets))
+            activation = captured.output(layer)
+            (grads,) = torch.autograd.grad(
+                self._differentiable(scores).sum(), activation, allow_unused=True
+            )
+        if grads is None:
+            raise InvalidInputError(
+                f"the target score does not depend on layer {layer!r}: pick a layer on the "
+                "path from the input to the model's output"
+            )
+        return _to_numpy(_channel_last(activation)), _to_numpy(_channel_last(grads))
+
+    # -- identity and reports ------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the weights, module class, preprocessing, target and input layout.
+
+        Computed from the current weights at each call, so fine-tuning the module changes
+        it. The device is left out: the same weights compute the same function anywhere.
+        """
+        state = self.model.state_dict()
+        tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+        others = {k: repr(v) for k, v in state.items() if not isinstance(v, torch.Tensor)}
+        return fingerprint_arrays(
+            (_tensor_bytes(t) for t in tensors.values()),
+            [(k, str(t.dtype), tuple(t.shape)) for k, t in tensors.items()],
+            others,
+            _module_class(self.model),
+            self.preprocessing.as_dict(),
+            self.target if isinstance(self.target, str) else _callable_identity(self.target),
+            self.channels_first,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The base report plus device, module class, parameter count and preprocessing."""
+        return {
+            **super().describe(),
+            "device": str(self.device),
+            "module": _module_class(self.model),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "preprocessing": self.preprocessing.as_dict(),
+            "channels_first": self.channels_first,
+        }
+
+
+# -- capturing a layer's output -------------------------------------------------------------
+
+
+class _StopForward(Exception):
+    """Raised by a capture hook to skip the rest of the forward pass (embed only)."""
+
+
+@dataclass
+class _Captured:
+    outputs: list[Any]
+
+    def output(self, layer: str) -> torch.Tensor:
+        if not self.outputs:
+            raise InvalidInputError(
+                f"layer {layer!r} did not run during the forward pass: pick a layer the "
+                "model's forward() uses"
+            )
+        output = self.outputs[0]
+        if not isinstance(output, torch.Tensor):
+            raise InvalidInputError(
+                f"layer {layer!r} returns a {type(output).__qualname__}, not one tensor: "
+                "pick a layer with a single tensor output (for example one of its submodules)"
+            )
+        return output
+
+
+@contextlib.contextmanager
+def _capture(module: torch.nn.Module, layer: str, *, stop: bool) -> Iterator[_Captured]:
+    captured = _Captured([])
+
+    def hook(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
+        if captured.outputs:
+            raise InvalidInputError(
+                f"layer {layer!r} runs more than once in one forward pass (a module reused "
+                "in forward()), so it has no single activation: pick another layer"
+            )
+        captured.outputs.append(output)
+        if stop:
+            raise _StopForward
+        # Later layers get a copy, so an in-place op after this one (ReLU(inplace=True))
+        # cannot overwrite the captured activation.
+        return output.clone() if isinstance(output, torch.Tensor) else None
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+# -- small conversions ----------------------------------------------------------------------
+
+
+def _hookable(name: str, module: torch.nn.Module) -> bool:
+    # the root is the whole model; TorchScript submodules refuse forward hooks
+    return bool(name) and not isinstance(module, torch.jit.ScriptModule)
+
+
+def _channel_last(t: torch.Tensor) -> torch.Tensor:
+    return t.permute(0, 2, 3, 1) if t.ndim == 4 else t
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float32).numpy()
+
+
+def _floating_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype the module computes in: that of its first floating parameter or buffer."""
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
+def _tensor_bytes(t: torch.Tensor) -> np.ndarray:
+    t = t.detach().to("cpu")
+    try:
+        return t.numpy()
+    except TypeError:  # dtypes NumPy lacks (bfloat16, float8): hash the raw bytes
+        return t.contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
+def _module_class(model: torch.nn.Module) -> str:
+    # TorchScript modules are all RecursiveScriptModule; original_name is the user's class
+    name = getattr(model, "original_name", None)
+    if isinstance(model, torch.jit.ScriptModule) and isinstance(name, str):
+        return name
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def _callable_identity(function: Callable[..., Any]) -> tuple[object, ...]:
+    """What tells target functions apart across runs: their name and their code.
+
+    Two lambdas share a name, so the bytecode and its names and simple constants are
+    included; values captured in a closure are not, which is a known blind spot.
+    """
+    code = getattr(function, "__code__", None)
+    identity: tuple[object, ...] = (
+        getattr(function, "__module__", None),
+        getattr(function, "__qualname__", type(function).__qualname__),
+    )
+    if code is not None:
+        constants = [c for c in code.co_consts if isinstance(c, str | int | float | None)]
+        body = code.co_code + repr((code.co_names, constants)).encode()
+        identity += (hashlib.sha256(body).hexdigest(),)
+    return identity
+
+
+def _keyword_names(function: Callable[..., Any]) -> list[str]:
+    return [
+        name
+        for name, p in inspect.signature(function).parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in ("self", "model")
+    ]

@@ -1,0 +1,219 @@
+"""Reading PyTorch model files: TorchScript archives, state dicts and pickled modules.
+
+A file written by ``torch.save(model)`` is a pickle: loading it imports and runs code
+named in the file. PyTorch's ``weights_only=True`` loader refuses such files and we keep
+that default, so a pickled module loads only when the user passes ``trust=True``. State
+dicts and TorchScript archives hold no Python code and always load; a state dict needs a
+``factory`` that builds the module its weights belong to.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from imacs.errors import InvalidInputError, ModelLoadError, UntrustedModelError
+from imacs_torch.formats import archive_kind
+
+#: Keys under which training scripts commonly nest the state dict in a checkpoint.
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
+
+Factory = str | Callable[[], torch.nn.Module]
+
+_EXPECTED = (
+    "a TorchScript archive (torch.jit.save), a state dict (torch.save(model.state_dict())) "
+    "or a pickled module (torch.save(model))"
+)
+
+
+def read_model_file(
+    path: str | os.PathLike[str],
+    *,
+    factory: Factory | None = None,
+    trust: bool = False,
+    map_location: torch.device | str = "cpu",
+) -> torch.nn.Module:
+    """The ``nn.Module`` stored in ``path``, with its tensors on ``map_location``.
+
+    Raises ``ModelLoadError`` for a file that is not a PyTorch model (naming what was
+    expected), and ``UntrustedModelError`` for a pickled module without ``trust=True``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "a directory" if path.is_dir() else "not there"
+        raise ModelLoadError(f"expected a PyTorch model file at {str(path)!r}; it is {what}")
+
+    if archive_kind(path) == "torchscript":
+        _refuse_factory(factory, path, "a TorchScript archive, which holds the architecture")
+        try:
+            with warnings.catch_warnings():
+                # Recent torch deprecates TorchScript in favour of torch.export; the user
+                # chose the file's format and cannot act on the warning through imacs.
+                warnings.filterwarnings(
+                    "ignore", r"`torch\.jit\.load` is deprecated", DeprecationWarning
+                )
+                return torch.jit.load(str(path), map_location=map_location)  # type: ignore[no-untyped-call,no-any-return]
+        except Exception as exc:  # torch raises RuntimeError and others for bad archives
+            raise ModelLoadError(
+                f"could not read the TorchScript archive {str(path)!r}; the file may be "
+                f"truncated or corrupt ({_first_line(exc)})"
+            ) from exc
+
+    contents = _unwrap_checkpoint(_load_checkpoint(path, trust, map_location))
+    if isinstance(contents, torch.nn.Module):
+        _refuse_factory(factory, path, "a pickled module, which holds the architecture")
+        return contents
+    if not _is_state_dict(contents):
+        held = (
+            f"a dict with keys {sorted(map(str, contents))[:8]}"
+            if isinstance(contents, Mapping)
+            else f"a {type(contents).__module__}.{type(contents).__qualname__}"
+        )
+        raise ModelLoadError(
+            f"{str(path)!r} holds {held}; expected {_EXPECTED}. If the weights are nested "
+            "inside, save them alone with torch.save(checkpoint['...'], path)"
+        )
+    if factory is None:
+        raise ModelLoadError(
+            f"{str(path)!r} holds weights only (a state dict of {len(contents)} entries), not "
+            "the model's architecture: pass factory='package.module:build_model' (or a "
+            "function) that builds the nn.Module these weights belong to"
+        )
+    module = build_from_factory(factory)
+    try:
+        module.load_state_dict(contents, strict=True)
+    except RuntimeError as exc:  # missing, unexpected or wrongly shaped weights
+        raise ModelLoadError(
+            f"the weights in {str(path)!r} do not fit the module built by factory "
+            f"{_factory_name(factory)}: {_first_line(exc)}. Check that the factory builds "
+            "the architecture the weights were saved from"
+        ) from exc
+    return module
+
+
+def build_from_factory(factory: Factory) -> torch.nn.Module:
+    """Call ``factory`` (a function, or ``"package.module:function"`` to import) for a module."""
+    build = _import_factory(factory) if isinstance(factory, str) else factory
+    if not callable(build):
+        raise InvalidInputError(
+            "expected factory as a function returning an nn.Module, or a string "
+            f"'package.module:function'; got {factory!r}"
+        )
+    try:
+        module = build()
+    except Exception as exc:  # the user's code: say whose it is, keep the original
+        raise ModelLoadError(
+            f"factory {_factory_name(factory)} failed while building the model: {exc}"
+        ) from exc
+    if not isinstance(module, torch.nn.Module):
+        raise ModelLoadError(
+            f"expected factory {_factory_name(factory)} to return a torch.nn.Module; it "
+            f"returned {type(module).__module__}.{type(module).__qualname__}"
+        )
+    return module
+
+
+def _import_factory(spec: str) -> Any:
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise InvalidInputError(
+            f"expected factory as 'package.module:function'; got {spec!r}: separate the "
+            "module and the function with a colon"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"could not import module {module_name!r} named by factory {spec!r}: {exc}. Is "
+            "it installed, or on sys.path?"
+        ) from exc
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError as exc:
+            raise ModelLoadError(
+                f"module {module_name!r} has no attribute {attribute!r}, named by factory {spec!r}"
+            ) from exc
+    return target
+
+
+def _load_checkpoint(path: Path, trust: bool, map_location: torch.device | str) -> Any:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=not trust)
+    except pickle.UnpicklingError as exc:
+        unsafe = [] if trust else _unsafe_globals(path, exc)
+        if unsafe:
+            raise UntrustedModelError(
+                f"{str(path)!r} is a pickled Python object that needs "
+                f"{', '.join(unsafe[:5])}{', ...' if len(unsafe) > 5 else ''}, not plain "
+                "weights: loading it would run code from the file. Pass trust=True only "
+                "for a file from a source you trust, or save the model as a state dict "
+                "(torch.save(model.state_dict(), path)) or as TorchScript "
+                "(torch.jit.save(torch.jit.script(model), path)) and load that instead"
+            ) from exc
+        raise _unreadable(path, exc) from exc
+    except Exception as exc:  # truncated zips, text files...: torch raises many kinds
+        raise _unreadable(path, exc) from exc
+
+
+def _unsafe_globals(path: Path, error: Exception) -> list[str]:
+    """The classes and functions a refused pickle would import, or [] if it is corrupt."""
+    try:
+        # reads the pickle's opcodes without running them (zip checkpoints only)
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:
+        # legacy-format files: weights_only names the first global it refused
+        return re.findall(r"GLOBAL ([\w.]+)", str(error))[:1]
+
+
+def _unreadable(path: Path, error: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"could not read {str(path)!r} as a PyTorch model: expected {_EXPECTED}; the file "
+        f"may be truncated or of another format ({type(error).__name__}: {_first_line(error)})"
+    )
+
+
+def _unwrap_checkpoint(contents: Any) -> Any:
+    if isinstance(contents, Mapping) and not _is_state_dict(contents):
+        for key in STATE_DICT_KEYS:
+            value = contents.get(key)
+            if isinstance(value, torch.nn.Module) or _is_state_dict(value):
+                return value
+    return contents
+
+
+def _is_state_dict(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and len(value) > 0
+        and all(isinstance(k, str) for k in value)
+        and any(isinstance(v, torch.Tensor) for v in value.values())
+        # state dicts hold tensors, plus the odd "_extra_state" a module saves itself
+        and all(isinstance(v, torch.Tensor) or k.endswith("_extra_state") for k, v in value.items())
+    )
+
+
+def _refuse_factory(factory: Factory | None, path: Path, what: str) -> None:
+    if factory is not None:
+        raise InvalidInputError(
+            f"factory= builds the model for a state-dict file, but {str(path)!r} is {what}: "
+            "drop factory="
+        )
+
+
+def _factory_name(factory: Factory) -> str:
+    if isinstance(factory, str):
+        return repr(factory)
+    return getattr(factory, "__qualname__", repr(factory))
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().split("\n", 1)[0]
