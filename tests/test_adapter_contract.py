@@ -152,3 +152,8 @@ def test_preprocessing_reference() -> None:
         imacs.Preprocessing(mean=(0.1, 0.2)).check_channels(3)
     with pytest.raises(InvalidInputError, match="unknown preprocessing keys"):
         imacs.Preprocessing.coerce({"scale": 1.0, "mu": 0})
+
+
+def test_wrong_channel_count_is_explained() -> None:
+    with pytest.raises(InvalidInputError, match=r"expects images with 3 channel\(s\); got 1"):
+        softplus_model().predict(np.zeros((1, 8, 8, 1), np.float32))

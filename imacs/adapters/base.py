@@ -251,6 +251,12 @@ class ModelAdapter(abc.ABC):
 
     def _check_images(self, images: Any) -> np.ndarray:
         x = as_image_batch(images)
+        if self._image_shape is not None and x.shape[-1] != self._image_shape[-1]:
+            raise InvalidInputError(
+                f"model {self.name!r} expects images with {self._image_shape[-1]} channel(s); "
+                f"got {x.shape[-1]}: convert the images (e.g. grey to RGB with "
+                "np.repeat(images, 3, axis=-1)) to what the model was trained on"
+            )
         if self._image_shape is not None and x.shape[1:] != self._image_shape:
             expected = ", ".join(map(str, self._image_shape))
             raise InvalidInputError(
