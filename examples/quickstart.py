@@ -7,7 +7,11 @@ neither saw in training, takes input gradients from both, and lists the installe
 
 from __future__ import annotations
 
+import os
 import time
+
+# TensorFlow's start-up notes about CPU instructions are noise for a demo
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from pathlib import Path
 
 import numpy as np
