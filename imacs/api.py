@@ -11,7 +11,7 @@ from imacs.errors import InvalidInputError, ModelLoadError
 from imacs.plugins import PluginInfo, get_host
 
 #: What ``imacs.attribute`` and ``imacs attribute`` use when no method is named.
-DEFAULT_METHOD = "gradient"
+DEFAULT_METHOD = "integrated-gradients"
 
 
 def load_model(model: Any, *, adapter: str | None = None, **options: Any) -> ModelAdapter:

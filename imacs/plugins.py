@@ -46,6 +46,10 @@ DISABLE_ENV = "IMACS_DISABLE_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "imacs.adapters.function",
     "imacs.attribution.gradient",
+    "imacs.attribution.gradient_times_input",
+    "imacs.attribution.integrated_gradients",
+    "imacs.attribution.smoothgrad",
+    "imacs.attribution.split_ig",
 )
 
 Status = Literal["loaded", "broken", "blocked"]

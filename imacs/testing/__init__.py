@@ -2,12 +2,25 @@
 
 ``check_model_adapter`` is to a model adapter what scikit-learn's ``check_estimator`` is
 to an estimator: run it on your adapter and a few images, and it raises one
-``AssertionError`` listing every way the adapter departs from the contract. The pytest
+``AssertionError`` listing every way the adapter departs from the contract;
+``check_attribution_method`` does the same for an attribution method. The pytest
 fixtures live in ``imacs.testing.pytest_plugin``; enable them with
 ``pytest_plugins = ["imacs.testing.pytest_plugin"]`` in your ``conftest.py``.
 """
 
+from imacs.testing.attribution_checks import (
+    ATTRIBUTION_CHECKS,
+    RecordingAdapter,
+    check_attribution_method,
+)
 from imacs.testing.model_checks import ADAPTER_CHECKS, check_model_adapter
 from imacs.testing.toy_models import softplus_model
 
-__all__ = ["ADAPTER_CHECKS", "check_model_adapter", "softplus_model"]
+__all__ = [
+    "ADAPTER_CHECKS",
+    "ATTRIBUTION_CHECKS",
+    "RecordingAdapter",
+    "check_attribution_method",
+    "check_model_adapter",
+    "softplus_model",
+]
