@@ -88,10 +88,21 @@ def test_input_gradients_agree(twin_models, images, target) -> None:
     assert _relative_error(g_torch, g_keras) <= 1e-5
 
 
-def test_gradient_maps_agree_through_attribute(twin_models, images) -> None:
-    targets = np.zeros(len(images), dtype=int)
+#: every built-in method that needs no layer names, with parameters small enough for a test
+METHOD_CASES: dict[str, dict] = {
+    "gradient": {},
+    "gradient-times-input": {},
+    "integrated-gradients": {"n_steps": 8, "pixel_range": (0.0, 255.0)},
+    "smoothgrad": {"n_samples": 3},
+    "split-ig": {"n_steps": 8},
+}
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_CASES))
+def test_attribution_maps_agree(twin_models, images, method) -> None:
+    targets = np.arange(len(images)) % 5
     maps = [
-        imacs.attribute(m, images, targets, method="gradient", batch_size=4).maps
+        imacs.attribute(m, images, targets, method=method, batch_size=4, **METHOD_CASES[method])
         for m in _load(twin_models)
     ]
-    assert _relative_error(*maps) <= 1e-5
+    assert _relative_error(maps[0].maps, maps[1].maps) <= 1e-5
