@@ -50,6 +50,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "imacs.attribution.integrated_gradients",
     "imacs.attribution.smoothgrad",
     "imacs.attribution.split_ig",
+    "imacs.attribution.xrai",
+    "imacs.attribution.grad_cam",
+    "imacs.segmentation.felzenszwalb",
 )
 
 Status = Literal["loaded", "broken", "blocked"]

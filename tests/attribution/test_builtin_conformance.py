@@ -23,6 +23,7 @@ CASES: dict[str, tuple[dict[str, Any], bool]] = {
     "smoothgrad": ({"n_samples": 3}, False),
     "vargrad": ({"n_samples": 3}, False),
     "split-ig": ({"n_steps": 16}, False),
+    "xrai": ({"steps": 8}, False),
 }
 
 #: methods that need an adapter capability the analytic model lacks; tested elsewhere
