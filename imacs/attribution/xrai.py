@@ -304,6 +304,12 @@ class _SegmentCache:
         self._bytes = 0
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every cached segmentation."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
     def get(self, image: np.ndarray) -> np.ndarray:
         digest = hashlib.sha256(repr((image.shape, image.dtype.str)).encode())
         digest.update(np.ascontiguousarray(image).data)
