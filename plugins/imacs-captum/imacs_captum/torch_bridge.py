@@ -45,8 +45,8 @@ class PixelScores(torch.nn.Module):
 
     def forward(self, pixels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # The adapter preprocesses channel-last pixels; it reorders to the module's layout.
-        outputs = self._adapter._forward(pixels.permute(0, 2, 3, 1))
-        return self._adapter._select_target(outputs, targets)
+        outputs = self._adapter.forward_pixels(pixels.permute(0, 2, 3, 1))
+        return self._adapter.select_target(outputs, targets)
 
 
 def to_tensor(images: np.ndarray, adapter: TorchAdapter) -> torch.Tensor:

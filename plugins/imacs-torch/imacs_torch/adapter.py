@@ -158,20 +158,20 @@ class TorchAdapter(ModelAdapter):
 
     def _predict(self, images: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return _to_numpy(self._forward(self._pixels(images)))
+            return _to_numpy(self.forward_pixels(self._pixels(images)))
 
     def _scores(self, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            outputs = self._forward(self._pixels(images))
-            return _to_numpy(self._select_target(outputs, self._targets(targets)))
+            outputs = self.forward_pixels(self._pixels(images))
+            return _to_numpy(self.select_target(outputs, self._targets(targets)))
 
     def _value_and_gradients(
         self, images: np.ndarray, targets: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         pixels = self._pixels(images).requires_grad_(True)
         with torch.enable_grad():
-            outputs = self._forward(pixels)
-            scores = self._select_target(outputs, self._targets(targets))
+            outputs = self.forward_pixels(pixels)
+            scores = self.select_target(outputs, self._targets(targets))
             # Images do not interact in eval mode, so the gradient of the sum holds each
             # image's own gradient; only the input's gradient is computed, never .grad.
             (grads,) = torch.autograd.grad(
@@ -215,7 +215,13 @@ class TorchAdapter(ModelAdapter):
         # module's first layer may be one (ReLU(inplace=True)).
         return x.clone() if x is pixels else x
 
-    def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
+    def forward_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The model's outputs for channel-last pixels, preprocessing included.
+
+        A differentiable torch call, for plugins that drive the model themselves (Captum):
+        ``select_target(forward_pixels(x), targets)`` is exactly what ``scores`` and
+        ``gradients`` differentiate.
+        """
         outputs = self.model(self._model_input(pixels))
         if not isinstance(outputs, torch.Tensor):
             raise InvalidInputError(
@@ -226,7 +232,8 @@ class TorchAdapter(ModelAdapter):
             )
         return outputs
 
-    def _select_target(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def select_target(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """One score per image from the model's outputs, by the adapter's ``target``."""
         if callable(self.target):
             scores = self.target(outputs, targets)
             if not isinstance(scores, torch.Tensor):
@@ -308,7 +315,7 @@ class TorchAdapter(ModelAdapter):
                 _capture(module, layer, stop=True) as captured,
                 contextlib.suppress(_StopForward),  # the hook ends the pass at the layer
             ):
-                self._forward(self._pixels(x[s]))
+                self.forward_pixels(self._pixels(x[s]))
             parts.append(_to_numpy(_channel_last(captured.output(layer))))
         return np.concatenate(parts)
 
@@ -338,7 +345,7 @@ class TorchAdapter(ModelAdapter):
                 if _hookable(name, module):
                     stack.callback(module.register_forward_hook(record(name)).remove)
             with torch.inference_mode():
-                self._forward(self._pixels(image))
+                self.forward_pixels(self._pixels(image))
         # layers run more than once per forward (a shared ReLU) have no single output
         maps = [(name, shape) for name, shape in finished if len(shape) == 4 and calls[name] == 1]
         spatial = [name for name, shape in maps if shape[2] * shape[3] > 1]
@@ -373,8 +380,8 @@ class TorchAdapter(ModelAdapter):
         # parameter before it is frozen.
         pixels = self._pixels(images).requires_grad_(True)
         with torch.enable_grad(), _capture(module, layer, stop=False) as captured:
-            outputs = self._forward(pixels)
-            scores = self._select_target(outputs, self._targets(targets))
+            outputs = self.forward_pixels(pixels)
+            scores = self.select_target(outputs, self._targets(targets))
             activation = captured.output(layer)
             (grads,) = torch.autograd.grad(
                 self._differentiable(scores).sum(), activation, allow_unused=True
