@@ -19,8 +19,9 @@ by batch size in the last bits).
 
 Optional capabilities are declared in ``capabilities``:
 
-- ``"layers"``: ``layer_names()`` and ``layer_gradients(images, targets, layer)`` (a
-  layer's channel-last activations and the target score's gradient with respect to them);
+- ``"layers"``: ``layer_names()``, ``default_layer(images)`` and
+  ``layer_gradients(images, targets, layer)`` (a layer's channel-last activations and the
+  target score's gradient with respect to them);
 - ``"embedding"``: ``embed(images, layer=None)`` (channel-last features of an inner layer).
 """
 
@@ -235,6 +236,14 @@ class ModelAdapter(abc.ABC):
         """A layer's channel-last activations and the target score's gradients w.r.t. them."""
         self.require("layers", by="layer_gradients()")
         raise NotImplementedError
+
+    def default_layer(self, images: Any) -> str | None:
+        """The layer used when none is named (``embed``, Grad-CAM), for images like ``images``.
+
+        Adapters with layers answer the last layer whose output is a spatial feature map;
+        ``None`` means the adapter cannot tell, and the caller must ask for a layer name.
+        """
+        return None
 
     def embed(
         self, images: Any, *, layer: str | None = None, batch_size: int | None = None

@@ -17,7 +17,7 @@ import numpy as np
 
 from imacs.adapters.base import ModelAdapter
 from imacs.attribution.base import AttributionMethod, AttributionResult
-from imacs.errors import InvalidInputError, MissingCapabilityError
+from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
 
 INTERPOLATE_MODES = ("bilinear", "nearest")
@@ -60,24 +60,6 @@ def interpolate_maps(maps: np.ndarray, size: tuple[int, int], mode: str = "bilin
     rows = make(size[0], maps.shape[1])
     cols = make(size[1], maps.shape[2])
     return np.asarray(rows @ maps @ cols.T)
-
-
-def default_layer(model: ModelAdapter, images: np.ndarray) -> str | None:
-    """The adapter's default feature layer (the last with a spatial output), if it has one.
-
-    The torch adapter answers ``default_embedding_layer(images)``, the tensorflow adapter
-    a ``default_embedding_layer`` property; other adapters have none.
-    """
-    finder = getattr(model, "default_embedding_layer", None)
-    if isinstance(finder, str):
-        return finder
-    if callable(finder):
-        try:
-            name = finder(images[:1])
-        except MissingCapabilityError:
-            return None
-        return name if isinstance(name, str) else None
-    return None
 
 
 class GradCAM(AttributionMethod):
@@ -130,7 +112,7 @@ class GradCAM(AttributionMethod):
     def _attribute(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, batch_size: int
     ) -> AttributionResult:
-        layer = self.layer if self.layer is not None else default_layer(model, images)
+        layer = self.layer if self.layer is not None else model.default_layer(images[:1])
         if layer is None:
             raise InvalidInputError(
                 f"grad-cam needs layer=: adapter {model.name!r} does not say which layer is "

@@ -80,6 +80,9 @@ class RecordingAdapter(ModelAdapter):
     def layer_names(self) -> list[str]:
         return self.adapter.layer_names()
 
+    def default_layer(self, images: Any) -> str | None:
+        return self.adapter.default_layer(images)
+
     def _chunk(self, images: Any, batch_size: int | None) -> int:
         n = len(images)
         size = min(n, batch_size or self.batch_size or n)

@@ -248,7 +248,7 @@ def test_method_equals_captum_called_directly(
 def test_layer_grad_cam_equals_captum_upsampled_and_repeated_over_channels(images) -> None:
     module = relu_cnn()
     model = imacs.load_model(module, preprocessing=PREPROCESSING)
-    assert model.default_embedding_layer(images) == "4"  # the last spatial feature map
+    assert model.default_layer(images) == "4"  # the last spatial feature map
     result = imacs.attribute(
         model, images, TARGETS, method="captum-layer-grad-cam", interpolate_mode="bilinear"
     )

@@ -88,8 +88,11 @@ def test_input_gradients_agree(twin_models, images, target) -> None:
     assert _relative_error(g_torch, g_keras) <= 1e-5
 
 
-#: every built-in method that needs no layer names, with parameters small enough for a test
+#: built-in methods with parameters small enough for a test; Grad-CAM uses each adapter's
+#: default layer, the last spatial feature map, which is the same layer in both twins
 METHOD_CASES: dict[str, dict] = {
+    "grad-cam": {},
+    "xrai": {"steps": 4},
     "gradient": {},
     "gradient-times-input": {},
     "integrated-gradients": {"n_steps": 8, "pixel_range": (0.0, 255.0)},

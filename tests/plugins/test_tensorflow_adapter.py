@@ -431,7 +431,7 @@ def test_layer_gradients_match_a_hand_written_tape(model, adapter, images, targe
 
 
 def test_embed_defaults_to_the_last_spatial_layer(adapter, images, targets):
-    assert adapter.default_embedding_layer == "conv2"
+    assert adapter.default_layer() == "conv2"
     features = adapter.embed(images, batch_size=4)
     assert features.shape == (6, 4, 4, 6) and features.dtype == np.float32
     activations, _ = adapter.layer_gradients(images, targets, "conv2")

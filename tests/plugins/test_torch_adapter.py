@@ -507,7 +507,7 @@ def test_layer_activations_survive_a_later_in_place_relu(images, targets):
 def test_embed_defaults_to_the_last_spatial_feature_map(images):
     adapter = TorchAdapter(smooth_cnn(), preprocessing=PREPROCESSING)
     features = adapter.embed(images)
-    assert adapter.default_embedding_layer(images) == "features"
+    assert adapter.default_layer(images) == "features"
     assert features.shape == (4, 4, 4, 6)
     assert_close(features, adapter.embed(images, layer="features.3", batch_size=1))
     assert adapter.embed(images, layer="head").shape == (4, N_CLASSES)

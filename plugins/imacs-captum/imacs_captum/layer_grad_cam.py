@@ -38,7 +38,7 @@ class CaptumLayerGradCam(CaptumMethod):
     layer:
         The layer's name, as ``adapter.layer_names()`` lists it (``"layer4"``,
         ``"features.28"``). Default: the adapter's last layer with a spatial feature map
-        (``adapter.default_embedding_layer``), the last convolutional layer the paper uses.
+        (``adapter.default_layer``), the last convolutional layer the paper uses.
     relu_attributions:
         Apply a ReLU to the map, as the paper does. Captum's default is ``False`` (signed
         maps), and so is ours.
@@ -80,7 +80,7 @@ class CaptumLayerGradCam(CaptumMethod):
     ) -> Any:
         from captum.attr import LayerGradCam
 
-        name = self.layer if self.layer is not None else adapter.default_embedding_layer(images)
+        name = self.layer if self.layer is not None else adapter.default_layer(images)
         modules = dict(adapter.model.named_modules())
         if name not in modules or name == "":
             names = adapter.layer_names()

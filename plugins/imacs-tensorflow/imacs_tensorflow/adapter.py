@@ -123,7 +123,7 @@ class TensorFlowAdapter(ModelAdapter):
                 self._num_classes = int(scores.shape[1])
             self._layer_outputs = inspection.layer_outputs(model)
             capabilities.add("layers")
-            if self.default_embedding_layer is not None:
+            if self.default_layer() is not None:
                 capabilities.add("embedding")
         self.capabilities = frozenset(capabilities)
 
@@ -256,9 +256,8 @@ class TensorFlowAdapter(ModelAdapter):
 
     # -- capabilities: layers and embedding ----------------------------------------------
 
-    @property
-    def default_embedding_layer(self) -> str | None:
-        """The last layer with a spatial (4-D) output: what :meth:`embed` uses by default."""
+    def default_layer(self, images: Any = None) -> str | None:
+        """The last layer with a spatial (4-D) output: what ``embed`` and Grad-CAM use."""
         spatial = [name for name, t in self._layer_outputs.items() if len(t.shape) == 4]
         return spatial[-1] if spatial else None
 
@@ -286,7 +285,7 @@ class TensorFlowAdapter(ModelAdapter):
     ) -> np.ndarray:
         """Channel-last features of ``layer`` (default: the last spatial feature map)."""
         self.require("embedding", by="embed()")
-        function = self._layer_function(layer or self.default_embedding_layer or "", "features")
+        function = self._layer_function(layer or self.default_layer() or "", "features")
         x = self._check_images(images)
         return np.concatenate([function(x[s]).numpy() for s in self._slices(x, batch_size)])
 

@@ -301,12 +301,12 @@ class TorchAdapter(ModelAdapter):
 
         By default the layer is the last one to produce a spatial feature map, a 4-D output
         ``(N, D, h, w)`` with more than one position (falling back to the last 4-D output);
-        :meth:`default_embedding_layer` says which.
+        :meth:`default_layer` says which.
         """
         self.require("embedding", by="embed()")
         x = self._check_images(images)
         if layer is None:
-            layer = self.default_embedding_layer(x[:1])
+            layer = self.default_layer(x[:1])
         module = self._layer(layer)
         parts = []
         for s in self._slices(x, batch_size):
@@ -319,9 +319,9 @@ class TorchAdapter(ModelAdapter):
             parts.append(_to_numpy(_channel_last(captured.output(layer))))
         return np.concatenate(parts)
 
-    def default_embedding_layer(self, images: Any) -> str:
-        """The layer ``embed`` uses when none is named, for images shaped like ``images``."""
-        self.require("embedding", by="default_embedding_layer()")
+    def default_layer(self, images: Any) -> str:
+        """The layer ``embed`` and Grad-CAM use when none is named: the last spatial map."""
+        self.require("layers", by="default_layer()")
         x = self._check_images(images)
         key = x.shape[1:]
         if key not in self._default_embedding_layers:
