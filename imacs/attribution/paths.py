@@ -79,3 +79,30 @@ def accumulate_weighted_gradients(
 
     evaluate_points(model, targets, n_steps, make_inputs, fold, batch_size)
     return total, scores
+
+
+#: (model inputs (B, H, W, C), their targets (B,)) -> one score per input (B,)
+ScoreFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: (image indices (B,), point indices (B,), scores (B,)) -> None
+OnScores = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+
+
+def score_points(
+    score: ScoreFunction,
+    targets: np.ndarray,
+    n_points: int,
+    make_inputs: MakeInputs,
+    on_scores: OnScores,
+    batch_size: int,
+) -> None:
+    """The forward-only twin of :func:`evaluate_points`, for perturbation methods.
+
+    Scores every ``(image, point)`` input (an occluded copy, a masked copy...) with
+    ``score(inputs, targets)`` (usually ``model.scores``), ``batch_size`` inputs per
+    call, in the image-major order of :func:`point_grid`; needs no gradients.
+    """
+    image_index, point_index = point_grid(len(targets), n_points)
+    for start in range(0, len(image_index), batch_size):
+        images = image_index[start : start + batch_size]
+        points = point_index[start : start + batch_size]
+        on_scores(images, points, score(make_inputs(images, points), targets[images]))

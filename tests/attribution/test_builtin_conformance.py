@@ -24,6 +24,13 @@ CASES: dict[str, tuple[dict[str, Any], bool]] = {
     "vargrad": ({"n_samples": 3}, False),
     "split-ig": ({"n_steps": 16}, False),
     "xrai": ({"steps": 8}, False),
+    "guided-ig": ({"x_steps": 100}, True),
+    "blur-ig": ({"max_sigma": 2, "steps": 20}, False),
+    "occlusion": ({"window": 3}, False),
+    "pami": (
+        {"shifts": (), "segmentations": [("slic", {"n_segments": 8, "compactness": 20})]},
+        False,
+    ),
 }
 
 #: methods that need an adapter capability the analytic model lacks; tested elsewhere

@@ -89,7 +89,10 @@ def test_input_gradients_agree(twin_models, images, target) -> None:
 
 
 #: built-in methods with parameters small enough for a test; Grad-CAM uses each adapter's
-#: default layer, the last spatial feature map, which is the same layer in both twins
+#: default layer, the last spatial feature map, which is the same layer in both twins.
+#: Guided IG is left out on purpose: its per-step cut-off on |gradient| turns the 1e-7
+#: float32 differences between two frameworks' convolutions into different paths (it is
+#: compared with PAIR saliency in float64 in tests/attribution/test_guided_ig.py).
 METHOD_CASES: dict[str, dict] = {
     "grad-cam": {},
     "xrai": {"steps": 4},
@@ -98,6 +101,9 @@ METHOD_CASES: dict[str, dict] = {
     "integrated-gradients": {"n_steps": 8, "pixel_range": (0.0, 255.0)},
     "smoothgrad": {"n_samples": 3},
     "split-ig": {"n_steps": 8},
+    "blur-ig": {"steps": 8},
+    "occlusion": {"window": 4},
+    "pami": {"shifts": (), "segmentations": [("slic", {"n_segments": 6, "compactness": 20})]},
 }
 
 
