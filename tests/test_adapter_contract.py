@@ -157,3 +157,23 @@ def test_preprocessing_reference() -> None:
 def test_wrong_channel_count_is_explained() -> None:
     with pytest.raises(InvalidInputError, match=r"expects images with 3 channel\(s\); got 1"):
         softplus_model().predict(np.zeros((1, 8, 8, 1), np.float32))
+
+
+@pytest.mark.parametrize("method", ["integrated-gradients", "guided-ig", "split-ig"])
+def test_gradient_methods_refuse_a_forward_only_adapter_up_front(method) -> None:
+    calls = []
+
+    def predict(x):
+        calls.append(len(x))
+        return softplus_model().predict_fn(x)
+
+    model = FunctionAdapter(predict, fingerprint="forward-only", image_shape=(8, 8, 3))
+    with pytest.raises(MissingCapabilityError, match=rf"attribution method '{method}' needs"):
+        imacs.attribute(model, IMAGES, TARGETS, method=method)
+    assert calls == []  # refused before any work was done
+
+
+def test_forward_only_methods_run_on_a_forward_only_adapter() -> None:
+    model = FunctionAdapter(softplus_model().predict_fn, fingerprint="forward-only")
+    maps = imacs.attribute(model, IMAGES, TARGETS, method="occlusion", window=4).maps
+    assert maps.shape == IMAGES.shape and np.abs(maps).max() > 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -42,7 +42,14 @@ class AttributionResult:
 
 
 class AttributionMethod(Component, abc.ABC):
-    """Base class of attribution methods. Subclasses implement ``_attribute``."""
+    """Base class of attribution methods. Subclasses implement ``_attribute``.
+
+    Methods need the adapter's gradients unless they say otherwise: forward-only methods
+    (occlusion, PAMI) and wrappers whose needs depend on what they wrap set ``requires``
+    to an empty set.
+    """
+
+    requires: ClassVar[frozenset[str]] = frozenset({"gradients"})
 
     def attribute(
         self,

@@ -23,7 +23,7 @@ does not depend on ``batch_size``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -157,6 +157,8 @@ class SmoothGrad(_NoisySamples):
     """
 
     name = "smoothgrad"
+    # the wrapped method checks its own needs
+    requires: ClassVar[frozenset[str]] = frozenset()
     citation = "Smilkov et al., ICML 2017 workshop, arXiv:1706.03825"
 
     def __init__(
@@ -204,6 +206,8 @@ class VarGrad(_NoisySamples):
     """
 
     name = "vargrad"
+    # the wrapped method checks its own needs
+    requires: ClassVar[frozenset[str]] = frozenset()
     citation = "Adebayo et al., ICLR 2018 workshop, arXiv:1810.03292"
 
     def __init__(

@@ -35,7 +35,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -386,6 +386,8 @@ class XRAI(AttributionMethod):
     """
 
     name = "xrai"
+    # gradients only through the base attribution, which checks its own needs
+    requires: ClassVar[frozenset[str]] = frozenset()
     citation = "Kapishnikov et al., ICCV 2019, arXiv:1906.02825"
 
     def __init__(
