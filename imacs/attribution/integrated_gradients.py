@@ -26,8 +26,8 @@ from imacs.attribution.baselines import (
 )
 from imacs.attribution.paths import MakeInputs, accumulate_weighted_gradients
 from imacs.attribution.quadrature import check_quadrature, quadrature
-from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
+from imacs.parameters import check_seed
 
 
 def straight_path(starts: np.ndarray, diffs: np.ndarray, alphas: np.ndarray) -> MakeInputs:
@@ -45,12 +45,6 @@ def straight_path(starts: np.ndarray, diffs: np.ndarray, alphas: np.ndarray) -> 
         return inputs
 
     return make_inputs
-
-
-def check_seed(seed: Any) -> None:
-    """Raise ``InvalidInputError`` unless ``seed`` is a non-negative int."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InvalidInputError(f"expected seed to be an int >= 0; got {seed!r}")
 
 
 def integrate_paths(

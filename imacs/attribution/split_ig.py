@@ -28,11 +28,12 @@ from imacs.attribution.baselines import (
     check_pixel_range,
     make_baselines,
 )
-from imacs.attribution.integrated_gradients import check_seed, straight_path
+from imacs.attribution.integrated_gradients import straight_path
 from imacs.attribution.paths import evaluate_points
 from imacs.attribution.quadrature import check_quadrature, riemann_right
 from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
+from imacs.parameters import check_seed
 
 
 @dataclass

@@ -151,32 +151,3 @@ def require_torch_adapter(model: ModelAdapter, method: CaptumMethod) -> TorchAda
         f"{model.name!r} ({type(model).__qualname__}): load the model with "
         f"imacs.load_model(torch_module){instead}"
     )
-
-
-# -- parameter checks shared by the wrappers ----------------------------------------------
-
-
-def check_positive_int(value: Any, name: str) -> None:
-    """Raise ``InvalidInputError`` unless ``value`` is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InvalidInputError(f"expected {name} to be an int >= 1; got {value!r}")
-
-
-def check_non_negative(value: Any, name: str) -> None:
-    """Raise ``InvalidInputError`` unless ``value`` is a real number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or value < 0:
-        raise InvalidInputError(f"expected {name} to be a number >= 0; got {value!r}")
-
-
-def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
-    """Raise ``InvalidInputError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise InvalidInputError(
-            f"unknown {name} {value!r}: expected one of {', '.join(map(repr, choices))}"
-        )
-
-
-def check_seed(value: Any) -> None:
-    """Raise ``InvalidInputError`` unless ``value`` is an int >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise InvalidInputError(f"expected seed to be an int >= 0; got {value!r}")

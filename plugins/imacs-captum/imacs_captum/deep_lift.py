@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imacs.parameters import check_non_negative
 from imacs_captum.baselines import check_baselines
-from imacs_captum.captum_method import CaptumCall, CaptumMethod, check_non_negative
+from imacs_captum.captum_method import CaptumCall, CaptumMethod
 
 if TYPE_CHECKING:
     from imacs_torch.adapter import TorchAdapter

@@ -10,14 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imacs.parameters import check_non_negative, check_positive_int, check_seed
 from imacs_captum.baselines import baseline_distribution, check_baselines
-from imacs_captum.captum_method import (
-    CaptumCall,
-    CaptumMethod,
-    check_non_negative,
-    check_positive_int,
-    check_seed,
-)
+from imacs_captum.captum_method import CaptumCall, CaptumMethod
 
 if TYPE_CHECKING:
     from imacs_torch.adapter import TorchAdapter

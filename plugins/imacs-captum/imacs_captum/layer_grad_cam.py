@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imacs.errors import InvalidInputError
-from imacs_captum.captum_method import CaptumCall, CaptumMethod, check_choice
+from imacs.parameters import check_choice
+from imacs_captum.captum_method import CaptumCall, CaptumMethod
 
 if TYPE_CHECKING:
     import torch

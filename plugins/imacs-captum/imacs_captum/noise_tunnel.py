@@ -14,14 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imacs.errors import InvalidInputError
-from imacs_captum.captum_method import (
-    CaptumCall,
-    CaptumMethod,
-    check_choice,
-    check_non_negative,
-    check_positive_int,
-    check_seed,
-)
+from imacs.parameters import check_choice, check_non_negative, check_positive_int, check_seed
+from imacs_captum.captum_method import CaptumCall, CaptumMethod
 
 if TYPE_CHECKING:
     from imacs_torch.adapter import TorchAdapter

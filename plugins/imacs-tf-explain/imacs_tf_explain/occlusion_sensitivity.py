@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imacs.errors import InvalidInputError
-from imacs_tf_explain.tf_explain_method import TfExplainMethod, check_positive_int
+from imacs.parameters import check_positive_int
+from imacs_tf_explain.tf_explain_method import TfExplainMethod
 
 if TYPE_CHECKING:
     from imacs_tensorflow.adapter import TensorFlowAdapter

@@ -12,12 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imacs.errors import InvalidInputError
-from imacs_tf_explain.tf_explain_method import (
-    TfExplainMethod,
-    check_non_negative,
-    check_positive_int,
-    check_seed,
-)
+from imacs.parameters import check_non_negative, check_positive_int, check_seed
+from imacs_tf_explain.tf_explain_method import TfExplainMethod
 
 if TYPE_CHECKING:
     from imacs_tensorflow.adapter import TensorFlowAdapter

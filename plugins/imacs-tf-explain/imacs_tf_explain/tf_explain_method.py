@@ -12,7 +12,7 @@ classes whenever it lists attribution methods.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -68,21 +68,3 @@ def require_tensorflow_adapter(model: ModelAdapter, method: TfExplainMethod) -> 
         f"got adapter {model.name!r} ({type(model).__qualname__}): load the model with "
         f"imacs.load_model(keras_model){instead}"
     )
-
-
-def check_positive_int(value: Any, name: str) -> None:
-    """Raise ``InvalidInputError`` unless ``value`` is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InvalidInputError(f"expected {name} to be an int >= 1; got {value!r}")
-
-
-def check_non_negative(value: Any, name: str) -> None:
-    """Raise ``InvalidInputError`` unless ``value`` is a real number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or value < 0:
-        raise InvalidInputError(f"expected {name} to be a number >= 0; got {value!r}")
-
-
-def check_seed(value: Any) -> None:
-    """Raise ``InvalidInputError`` unless ``value`` is an int >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise InvalidInputError(f"expected seed to be an int >= 0; got {value!r}")
