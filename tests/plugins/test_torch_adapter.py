@@ -534,3 +534,24 @@ def test_fingerprint_follows_the_weights_and_settings():
     assert TorchAdapter(model, preprocessing=PREPROCESSING).fingerprint() != base
     assert TorchAdapter(model, target="probability").fingerprint() != base
     assert TorchAdapter(model, target=scaled_margin).fingerprint() != base
+
+
+def test_channels_last_memory_format_gives_the_same_numbers() -> None:
+    torch.manual_seed(0)
+    module = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.Softplus(),
+        nn.Conv2d(8, 8, 3, stride=2),
+        nn.Softplus(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+    )
+    images = np.random.default_rng(0).random((5, 12, 12, 3), dtype=np.float32)
+    targets = np.arange(5) % 4
+    plain = TorchAdapter(module, device="cpu")
+    fast = TorchAdapter(module, device="cpu", channels_last=True)
+    assert fast.describe()["channels_last"] is True
+    np.testing.assert_allclose(fast.predict(images), plain.predict(images), rtol=1e-5, atol=1e-6)
+    g_fast, g_plain = fast.gradients(images, targets), plain.gradients(images, targets)
+    assert np.abs(g_fast - g_plain).max() <= 1e-5 * np.abs(g_plain).max()

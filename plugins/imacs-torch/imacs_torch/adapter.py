@@ -53,6 +53,11 @@ class TorchAdapter(ModelAdapter):
         ``True`` (PyTorch's convention) when the module takes ``(N, C, H, W)``; the
         adapter then reorders the channel-last images itself. ``False`` for a module
         that takes ``(N, H, W, C)``.
+    channels_last:
+        Hand the module its ``(N, C, H, W)`` input in ``torch.channels_last`` memory
+        format. Convolutional networks often run 1.3-1.5x faster so, on the CPU and on
+        GPUs with tensor cores; off by default because a module that calls ``.view()``
+        on a feature map fails on such strides (``.reshape()`` works).
     device:
         Where the model runs: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... Default: ``"cuda"``
         if available, else ``"cpu"``.
@@ -78,6 +83,7 @@ class TorchAdapter(ModelAdapter):
         *,
         preprocessing: Preprocessing | dict[str, Any] | None = None,
         channels_first: bool = True,
+        channels_last: bool = False,
         device: str | torch.device | None = None,
         target: TargetSpec = "logit",
         batch_size: int | None = None,
@@ -96,6 +102,7 @@ class TorchAdapter(ModelAdapter):
             )
         self.preprocessing = Preprocessing.coerce(preprocessing)
         self.channels_first = channels_first
+        self.channels_last = channels_last
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self._input_dtype = _floating_dtype(self.model)
@@ -210,7 +217,9 @@ class TorchAdapter(ModelAdapter):
             x = x.flip(-1)
         if self.channels_first:
             x = x.permute(0, 3, 1, 2)
-        x = x.contiguous().to(self._input_dtype)
+        fast = self.channels_last and self.channels_first
+        layout = torch.channels_last if fast else torch.contiguous_format
+        x = x.contiguous(memory_format=layout).to(self._input_dtype)
         # In-place ops on a leaf that requires grad are an error in torch, and the
         # module's first layer may be one (ReLU(inplace=True)).
         return x.clone() if x is pixels else x
@@ -423,6 +432,7 @@ class TorchAdapter(ModelAdapter):
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "preprocessing": self.preprocessing.as_dict(),
             "channels_first": self.channels_first,
+            "channels_last": self.channels_last,
         }
 
 
