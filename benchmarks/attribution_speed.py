@@ -1,0 +1,424 @@
+"""Attribution speed, imacs side by side with the peer libraries, in one run.
+
+    python benchmarks/attribution_speed.py            # CPU here, the GPU when there is one
+    python benchmarks/attribution_speed.py --quick    # smaller, for a smoke test
+
+Every contest runs imacs and the peer on the same model, inputs and parameters, checks
+that they agree, and reports per-image times, the peer/imacs speed ratio (above 1 means
+imacs is faster) and imacs's time over the cost of the model passes the method must make
+(1.0 would be no overhead at all). The model is a ~1M-parameter CNN; it runs at 64x64 and
+at a larger size. Results are printed as a table and written as JSON beside this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+import imacs
+from imacs.attribution.blur_ig import BlurIG
+from imacs.attribution.guided_ig import GuidedIG
+from imacs.attribution.integrated_gradients import IntegratedGradients
+from imacs.attribution.xrai import SEGMENT_CACHE, XRAI
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def build_cnn(n_classes: int = 10) -> torch.nn.Module:
+    """A ~1M-parameter CNN (981,834 weights) of the shape image classifiers commonly have."""
+    torch.manual_seed(0)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(64, 128, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(128, 256, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(256, 256, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(256, n_classes),
+    )
+
+
+def natural_images(n: int, size: int) -> np.ndarray:
+    """Crops of scikit-image's sample photographs, float32 in [0, 1]."""
+    from skimage import data
+    from skimage.transform import resize
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        top, left = rng.integers(0, 100, 2)
+        crop = photo[top : top + 300, left : left + 300] / 255.0
+        out.append(resize(crop, (size, size), anti_aliasing=True))
+    return np.stack(out).astype(np.float32)
+
+
+def seconds(call: Callable[[], object], repeats: int) -> float:
+    """The fastest of ``repeats`` timed runs, after one untimed warm-up."""
+    call()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def race(
+    ours: Callable[[], object], peer: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Best times of ``ours`` and ``peer``, run alternately so that drift in the machine's
+    load (other processes, CPU clocks) falls on both alike; one untimed warm-up each."""
+    ours()
+    peer()
+    best = [float("inf"), float("inf")]
+    for _ in range(repeats):
+        for k, call in enumerate((ours, peer)):
+            start = time.perf_counter()
+            call()
+            best[k] = min(best[k], time.perf_counter() - start)
+    return best[0], best[1]
+
+
+@dataclass
+class Row:
+    contest: str
+    size: int
+    images: int
+    imacs_ms: float
+    peer: str
+    peer_ms: float
+    speedup: float
+    over_model_cost: float | None
+    max_difference: float
+    note: str = ""
+
+
+def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / (np.abs(b).max() or 1.0))
+
+
+def gradient_cost_ms(
+    model: imacs.ModelAdapter, images: np.ndarray, batch_size: int, repeats: int
+) -> float:
+    """Per-input cost of one forward+backward pass at ``batch_size`` through the adapter."""
+    inputs = np.concatenate([images] * (batch_size // len(images) + 1))[:batch_size]
+    targets = np.zeros(len(inputs), dtype=int)
+    return 1000 * seconds(lambda: model.value_and_gradients(inputs, targets), repeats) / batch_size
+
+
+def contest_ig(model, module, images, targets, args, cost_ms) -> Row:
+    from captum.attr import IntegratedGradients as CaptumIG
+
+    n_steps = args.ig_steps
+    ours = IntegratedGradients(n_steps=n_steps, quadrature="gausslegendre", baselines="black")
+    per_call = max(1, args.batch_size // n_steps)
+    captum = CaptumIG(module)
+    layout = torch.channels_last if model.channels_last else torch.contiguous_format
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(memory_format=layout)
+    x = x.to(model.device)
+    t = torch.from_numpy(targets).to(model.device)
+
+    def run_captum() -> np.ndarray:
+        return (
+            captum.attribute(x, target=t, n_steps=n_steps, internal_batch_size=per_call * n_steps)
+            .permute(0, 2, 3, 1)
+            .detach()
+            .cpu()
+            .numpy()
+        )
+
+    mine = ours.attribute(model, images, targets, batch_size=args.batch_size).maps
+    imacs_s, peer_s = race(
+        lambda: ours.attribute(model, images, targets, batch_size=args.batch_size),
+        run_captum,
+        args.repeats,
+    )
+    n = len(images)
+    return Row(
+        "integrated gradients",
+        images.shape[1],
+        n,
+        1000 * imacs_s / n,
+        "captum",
+        1000 * peer_s / n,
+        peer_s / imacs_s,
+        (1000 * imacs_s / n) / (n_steps * cost_ms),
+        relative_difference(mine, run_captum()),
+        f"{n_steps} Gauss-Legendre steps, black baseline",
+    )
+
+
+def pair_call_model_function(model: imacs.ModelAdapter):
+    """PAIR saliency's model contract, served by the same imacs adapter."""
+    import saliency.core as saliency
+
+    def call(x_batch, call_model_args=None, expected_keys=None):
+        targets = np.full(len(x_batch), call_model_args["target"])
+        return {
+            saliency.base.INPUT_OUTPUT_GRADIENTS: model.gradients(
+                np.asarray(x_batch, np.float32), targets
+            )
+        }
+
+    return call
+
+
+def patched_pair_guided_ig():
+    """PAIR 0.2.1's Guided IG calls np.quantile(interpolation=), gone in NumPy 2.4."""
+    import types
+
+    import saliency.core.guided_ig as pair_gig
+
+    if "interpolation" in inspect.signature(np.quantile).parameters:  # older NumPy
+        return pair_gig
+    shim = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    shim.quantile = lambda a, q, interpolation="linear", **kw: np.quantile(
+        a, q, method=interpolation, **kw
+    )
+    pair_gig.np = shim
+    return pair_gig
+
+
+def contest_guided_ig(model, module, images, targets, args, cost_ms) -> Row:
+    pair_gig = patched_pair_guided_ig()
+    steps = args.gig_steps
+    ours = GuidedIG(x_steps=steps)
+    call = pair_call_model_function(model)
+
+    def run_pair() -> np.ndarray:
+        return np.stack(
+            [
+                pair_gig.GuidedIG().GetMask(
+                    images[i],
+                    call,
+                    {"target": int(targets[i])},
+                    x_baseline=np.zeros_like(images[i]),
+                    x_steps=steps,
+                )
+                for i in range(len(images))
+            ]
+        )
+
+    mine = ours.attribute(model, images, targets, batch_size=args.batch_size).maps
+    imacs_s, peer_s = race(
+        lambda: ours.attribute(model, images, targets, batch_size=args.batch_size),
+        run_pair,
+        args.repeats,
+    )
+    n = len(images)
+    return Row(
+        "guided IG",
+        images.shape[1],
+        n,
+        1000 * imacs_s / n,
+        "PAIR saliency",
+        1000 * peer_s / n,
+        peer_s / imacs_s,
+        (1000 * imacs_s / n) / (steps * cost_ms),
+        relative_difference(mine, run_pair()),
+        f"{steps} steps, {n} images per call",
+    )
+
+
+def contest_blur_ig(model, module, images, targets, args, cost_ms) -> Row:
+    import saliency.core as saliency
+
+    steps = args.blur_steps
+    ours = BlurIG(steps=steps)
+    call = pair_call_model_function(model)
+    per_image = max(1, args.batch_size)
+
+    def run_pair(batch_size: int) -> np.ndarray:
+        return np.stack(
+            [
+                saliency.BlurIG().GetMask(
+                    images[i], call, {"target": int(targets[i])}, steps=steps, batch_size=batch_size
+                )
+                for i in range(len(images))
+            ]
+        )
+
+    mine = ours.attribute(model, images, targets, batch_size=args.batch_size).maps
+    imacs_s, peer_s = race(
+        lambda: ours.attribute(model, images, targets, batch_size=args.batch_size),
+        lambda: run_pair(per_image),
+        args.repeats,
+    )
+    n = len(images)
+    return Row(
+        "blur IG",
+        images.shape[1],
+        n,
+        1000 * imacs_s / n,
+        "PAIR saliency",
+        1000 * peer_s / n,
+        peer_s / imacs_s,
+        (1000 * imacs_s / n) / (steps * cost_ms),
+        relative_difference(mine, run_pair(1)),
+        f"{steps} steps; PAIR timed at batch_size={per_image}, compared at batch_size=1",
+    )
+
+
+def contest_xrai(model, module, images, targets, args, cost_ms) -> Row:
+    import saliency.core as saliency
+
+    base = (
+        IntegratedGradients(n_steps=8, baselines=["black", "white"])
+        .attribute(model, images, targets, batch_size=args.batch_size)
+        .maps
+    )
+    call = pair_call_model_function(model)
+
+    def run_ours() -> np.ndarray:
+        SEGMENT_CACHE.clear()  # time a first look at the images, as PAIR always does
+        return XRAI(base_attribution=base).attribute(model, images, targets).maps[..., 0]
+
+    def run_pair() -> np.ndarray:
+        return np.stack(
+            [
+                saliency.XRAI().GetMask(
+                    images[i], call, {"target": int(targets[i])}, base_attribution=base[i]
+                )
+                for i in range(len(images))
+            ]
+        )
+
+    imacs_s, peer_s = race(run_ours, run_pair, args.repeats)
+    n = len(images)
+    return Row(
+        "XRAI outside the model",
+        images.shape[1],
+        n,
+        1000 * imacs_s / n,
+        "PAIR saliency",
+        1000 * peer_s / n,
+        peer_s / imacs_s,
+        None,
+        relative_difference(run_ours(), run_pair()),
+        "segmentation + selection from one base attribution, segment cache cleared",
+    )
+
+
+CONTESTS = {
+    "ig": contest_ig,
+    "guided-ig": contest_guided_ig,
+    "blur-ig": contest_blur_ig,
+    "xrai": contest_xrai,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="64,128", help="input sizes, comma-separated")
+    parser.add_argument(
+        "--images", default="16,8", help="images per contest, one count per size (comma-separated)"
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--ig-steps", type=int, default=64)
+    parser.add_argument("--gig-steps", type=int, default=200)
+    parser.add_argument("--blur-steps", type=int, default=100)
+    parser.add_argument("--contests", default=",".join(CONTESTS))
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="give the model (imacs's and the peers') channels-last memory format",
+    )
+    parser.add_argument("--quick", action="store_true", help="few images and steps: a smoke test")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.images, args.repeats = "32", "4", 1
+        args.ig_steps, args.gig_steps, args.blur_steps = 16, 20, 10
+
+    module = build_cnn()
+    model = imacs.load_model(module, device=args.device, channels_last=args.channels_last)
+    console = Console(width=160)
+    rows: list[Row] = []
+    counts = [int(n) for n in str(args.images).split(",")]
+    for k, size in enumerate(int(s) for s in args.sizes.split(",")):
+        images = natural_images(counts[min(k, len(counts) - 1)], size)
+        targets = model.predict(images).argmax(axis=1)
+        cost_ms = gradient_cost_ms(model, images, args.batch_size, args.repeats)
+        console.print(f"{size}x{size}: one forward+backward pass costs {cost_ms:.3f} ms per input")
+        for name in args.contests.split(","):
+            row = CONTESTS[name](model, module, images, targets, args, cost_ms)
+            rows.append(row)
+            console.print(
+                f"  {row.contest}: imacs {row.imacs_ms:.1f} ms/image, {row.peer} "
+                f"{row.peer_ms:.1f} ms/image ({row.speedup:.2f}x), max rel diff "
+                f"{row.max_difference:.1e}"
+            )
+
+    table = Table(title=f"imacs vs peers on {model.describe().get('device', 'cpu')}")
+    for column in (
+        "contest",
+        "size",
+        "imacs ms/img",
+        "peer",
+        "peer ms/img",
+        "peer/imacs",
+        "imacs/model cost",
+        "max rel diff",
+        "note",
+    ):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.contest,
+            str(r.size),
+            f"{r.imacs_ms:.1f}",
+            r.peer,
+            f"{r.peer_ms:.1f}",
+            f"{r.speedup:.2f}x",
+            "-" if r.over_model_cost is None else f"{r.over_model_cost:.2f}",
+            f"{r.max_difference:.1e}",
+            r.note,
+        )
+    console.print(table)
+    RESULTS.mkdir(exist_ok=True)
+    device = str(model.describe().get("device", "cpu"))
+    out = RESULTS / f"attribution_speed-{device.replace(':', '')}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "machine": platform.platform(),
+                "cpu_count": os.cpu_count(),
+                "torch": torch.__version__,
+                "device": device,
+                "args": vars(args),
+                "rows": [asdict(r) for r in rows],
+            },
+            indent=2,
+        )
+    )
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
