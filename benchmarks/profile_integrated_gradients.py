@@ -38,10 +38,10 @@ def main() -> None:
     profile.disable()
 
     stats = pstats.Stats(profile)
-    total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
+    total = sum(row[2] for row in stats.stats.values())
     in_torch = sum(
         row[2]
-        for (filename, _, name), row in stats.stats.items()  # type: ignore[attr-defined]
+        for (filename, _, name), row in stats.stats.items()
         if "torch" in filename
         or name.startswith("<method 'run_backward'")
         or name.startswith("<built-in method torch")
