@@ -120,6 +120,41 @@ def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / (np.abs(b).max() or 1.0))
 
 
+def measure(
+    contest: str,
+    peer: str,
+    images: np.ndarray,
+    run_ours: Callable[[], np.ndarray],
+    run_peer: Callable[[], np.ndarray],
+    repeats: int,
+    *,
+    passes_per_image: int | None = None,
+    cost_ms: float | None = None,
+    compare_with: Callable[[], np.ndarray] | None = None,
+    note: str = "",
+) -> Row:
+    """Race ``run_ours`` against ``run_peer`` and compare their maps (or ``compare_with``'s)."""
+    imacs_s, peer_s = race(run_ours, run_peer, repeats)
+    n = len(images)
+    imacs_ms = 1000 * imacs_s / n
+    over_cost = None
+    if passes_per_image is not None and cost_ms is not None:
+        over_cost = imacs_ms / (passes_per_image * cost_ms)
+    reference = (compare_with or run_peer)()
+    return Row(
+        contest,
+        images.shape[1],
+        n,
+        imacs_ms,
+        peer,
+        1000 * peer_s / n,
+        peer_s / imacs_s,
+        over_cost,
+        relative_difference(run_ours(), reference),
+        note,
+    )
+
+
 def gradient_cost_ms(
     model: imacs.ModelAdapter, images: np.ndarray, batch_size: int, repeats: int
 ) -> float:
@@ -150,24 +185,16 @@ def contest_ig(model, module, images, targets, args, cost_ms) -> Row:
             .numpy()
         )
 
-    mine = ours.attribute(model, images, targets, batch_size=args.batch_size).maps
-    imacs_s, peer_s = race(
-        lambda: ours.attribute(model, images, targets, batch_size=args.batch_size),
+    return measure(
+        "integrated gradients",
+        "captum",
+        images,
+        lambda: ours.attribute(model, images, targets, batch_size=args.batch_size).maps,
         run_captum,
         args.repeats,
-    )
-    n = len(images)
-    return Row(
-        "integrated gradients",
-        images.shape[1],
-        n,
-        1000 * imacs_s / n,
-        "captum",
-        1000 * peer_s / n,
-        peer_s / imacs_s,
-        (1000 * imacs_s / n) / (n_steps * cost_ms),
-        relative_difference(mine, run_captum()),
-        f"{n_steps} Gauss-Legendre steps, black baseline",
+        passes_per_image=n_steps,
+        cost_ms=cost_ms,
+        note=f"{n_steps} Gauss-Legendre steps, black baseline",
     )
 
 
@@ -222,24 +249,16 @@ def contest_guided_ig(model, module, images, targets, args, cost_ms) -> Row:
             ]
         )
 
-    mine = ours.attribute(model, images, targets, batch_size=args.batch_size).maps
-    imacs_s, peer_s = race(
-        lambda: ours.attribute(model, images, targets, batch_size=args.batch_size),
+    return measure(
+        "guided IG",
+        "PAIR saliency",
+        images,
+        lambda: ours.attribute(model, images, targets, batch_size=args.batch_size).maps,
         run_pair,
         args.repeats,
-    )
-    n = len(images)
-    return Row(
-        "guided IG",
-        images.shape[1],
-        n,
-        1000 * imacs_s / n,
-        "PAIR saliency",
-        1000 * peer_s / n,
-        peer_s / imacs_s,
-        (1000 * imacs_s / n) / (steps * cost_ms),
-        relative_difference(mine, run_pair()),
-        f"{steps} steps, {n} images per call",
+        passes_per_image=steps,
+        cost_ms=cost_ms,
+        note=f"{steps} steps, {len(images)} images per call",
     )
 
 
@@ -261,24 +280,17 @@ def contest_blur_ig(model, module, images, targets, args, cost_ms) -> Row:
             ]
         )
 
-    mine = ours.attribute(model, images, targets, batch_size=args.batch_size).maps
-    imacs_s, peer_s = race(
-        lambda: ours.attribute(model, images, targets, batch_size=args.batch_size),
+    return measure(
+        "blur IG",
+        "PAIR saliency",
+        images,
+        lambda: ours.attribute(model, images, targets, batch_size=args.batch_size).maps,
         lambda: run_pair(per_image),
         args.repeats,
-    )
-    n = len(images)
-    return Row(
-        "blur IG",
-        images.shape[1],
-        n,
-        1000 * imacs_s / n,
-        "PAIR saliency",
-        1000 * peer_s / n,
-        peer_s / imacs_s,
-        (1000 * imacs_s / n) / (steps * cost_ms),
-        relative_difference(mine, run_pair(1)),
-        f"{steps} steps; PAIR timed at batch_size={per_image}, compared at batch_size=1",
+        passes_per_image=steps,
+        cost_ms=cost_ms,
+        compare_with=lambda: run_pair(1),
+        note=f"{steps} steps; PAIR timed at batch_size={per_image}, compared at batch_size=1",
     )
 
 
@@ -306,19 +318,14 @@ def contest_xrai(model, module, images, targets, args, cost_ms) -> Row:
             ]
         )
 
-    imacs_s, peer_s = race(run_ours, run_pair, args.repeats)
-    n = len(images)
-    return Row(
+    return measure(
         "XRAI outside the model",
-        images.shape[1],
-        n,
-        1000 * imacs_s / n,
         "PAIR saliency",
-        1000 * peer_s / n,
-        peer_s / imacs_s,
-        None,
-        relative_difference(run_ours(), run_pair()),
-        "segmentation + selection from one base attribution, segment cache cleared",
+        images,
+        run_ours,
+        run_pair,
+        args.repeats,
+        note="segmentation + selection from one base attribution, segment cache cleared",
     )
 
 
