@@ -410,7 +410,8 @@ def main() -> None:
     console.print(table)
     RESULTS.mkdir(exist_ok=True)
     device = str(model.describe().get("device", "cpu"))
-    out = RESULTS / f"attribution_speed-{device.replace(':', '')}.json"
+    suffix = "-quick" if args.quick else ""  # a smoke test never overwrites a real run
+    out = RESULTS / f"attribution_speed-{device.replace(':', '')}{suffix}.json"
     out.write_text(
         json.dumps(
             {
