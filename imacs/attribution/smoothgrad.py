@@ -32,13 +32,7 @@ from imacs.attribution.base import AttributionMethod, AttributionResult
 from imacs.attribution.paths import point_grid
 from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
-
-
-def _check_number(name: str, value: Any, *, least: float, integer: bool = False) -> None:
-    kinds = (int, np.integer) if integer else (int, float, np.number)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value >= least:
-        kind = "an int" if integer else "a number"
-        raise InvalidInputError(f"expected {name} to be {kind} >= {least:g}; got {value!r}")
+from imacs.parameters import check_non_negative, check_positive_int, check_seed
 
 
 def noisy_sample_moments(
@@ -119,9 +113,9 @@ class _NoisySamples(AttributionMethod):
             raise InvalidInputError(
                 f"expected base_params to be a dict or None; got {type(base_params).__name__}"
             )
-        _check_number("n_samples", n_samples, least=1, integer=True)
-        _check_number("stdev_spread", stdev_spread, least=0)
-        _check_number("seed", seed, least=0, integer=True)
+        check_positive_int(n_samples, "n_samples")
+        check_non_negative(stdev_spread, "stdev_spread")
+        check_seed(seed)
 
     def wrapped_method(self) -> AttributionMethod:
         """The method whose maps are averaged, built from its name when given one."""

@@ -43,6 +43,7 @@ from imacs.adapters.base import ModelAdapter
 from imacs.attribution.base import AttributionMethod, AttributionResult
 from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
+from imacs.parameters import check_positive_int
 from imacs.segmentation.base import Segmenter
 from imacs.segmentation.felzenszwalb import label_masks, xrai_segments
 
@@ -337,11 +338,6 @@ class _SegmentCache:
 SEGMENT_CACHE = _SegmentCache(max_bytes=256 << 20)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InvalidInputError(f"expected {name} to be an int >= {minimum}; got {value!r}")
-
-
 class XRAI(AttributionMethod):
     """XRAI region attributions, PAIR saliency's algorithm with its parameters.
 
@@ -401,8 +397,8 @@ class XRAI(AttributionMethod):
         base_attribution: Any = None,
         segments: Any = None,
     ):
-        _check_int("steps", steps, 1)
-        _check_int("min_pixel_diff", min_pixel_diff, 1)
+        check_positive_int(steps, "steps")
+        check_positive_int(min_pixel_diff, "min_pixel_diff")
         if (
             isinstance(area_threshold, bool)
             or not isinstance(area_threshold, int | float | np.number)
