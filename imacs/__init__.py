@@ -15,6 +15,8 @@ from imacs.adapters.base import ModelAdapter
 from imacs.adapters.preprocessing import Preprocessing
 from imacs.api import attribute, get_method, get_plugins, load_model
 from imacs.attribution.base import AttributionMethod, AttributionResult
+from imacs.comparison.compare import compare
+from imacs.comparison.result import Comparison
 from imacs.features.base import Featurizer
 from imacs.hookspecs import hookimpl
 from imacs.metrics.base import MapMetric
@@ -28,6 +30,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "AttributionMethod",
     "AttributionResult",
+    "Comparison",
     "Featurizer",
     "MapMetric",
     "ModelAdapter",
@@ -35,6 +38,7 @@ __all__ = [
     "Segmenter",
     "__version__",
     "attribute",
+    "compare",
     "data",
     "get_method",
     "get_plugins",

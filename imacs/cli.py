@@ -240,6 +240,156 @@ def attribute(
     )
 
 
+def _merge(config: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None and value != ():
+        config[key] = value
+
+
+@cli.command()
+@click.option("--model-a", "model_a", default=None, help="Model A's file or SavedModel folder.")
+@click.option("--model-b", "model_b", default=None, help="Model B's file or SavedModel folder.")
+@click.option("--data", default=None, help="Folder of images (sub-folders per class give labels).")
+@click.option("--labels", default=None, help="CSV file with columns filename,label.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the tables (CSV and JSON) and comparison.json.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="imacs.toml with [model_a], [model_b], [data] and [compare] sections.",
+)
+@click.option("--method", default=None, help=f"Attribution method [default: {DEFAULT_METHOD}].")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Method parameter; VALUE is read as JSON when it parses. Repeatable.",
+)
+@click.option("--segmenter", default=None, help="Segmenter [default: felzenszwalb].")
+@click.option(
+    "--featurizer", default=None, help="Comma-separated featurizers [default: color,texture,shape]."
+)
+@click.option("--n-clusters", type=int, default=None, help="Clusters [default: by silhouette].")
+@click.option(
+    "--targets",
+    type=click.Choice(["label", "pred_a", "pred_b", "own"]),
+    default=None,
+    help="Which class each model explains [default: label if known, else own].",
+)
+@click.option("--top-k", type=int, default=None, help="Salient regions per image and model.")
+@click.option(
+    "--causal",
+    type=click.Choice(["mean", "blur"]),
+    default=None,
+    help="Hide each cluster's regions with this fill and measure each model's drop.",
+)
+@click.option("--seed", type=int, default=None, help="Seed of everything random [default: 0].")
+@click.option("--batch-size", type=int, default=None, help="Most inputs per model call.")
+@click.option("--size", default=None, metavar="HxW", help="Resize every image (bilinear).")
+@click.option("--skip-unreadable", is_flag=True, help="Warn about and skip undecodable files.")
+@click.option(
+    "--store",
+    default=None,
+    help="Folder that keeps results between runs [default: $IMACS_STORE or ~/.cache/imacs/store].",
+)
+@click.option(
+    "--model-a-option", "options_a", multiple=True, metavar="KEY=VALUE", help="Adapter option."
+)
+@click.option(
+    "--model-b-option", "options_b", multiple=True, metavar="KEY=VALUE", help="Adapter option."
+)
+def compare(
+    model_a: str | None,
+    model_b: str | None,
+    data: str | None,
+    labels: str | None,
+    out_dir: str,
+    config_path: str | None,
+    method: str | None,
+    params: tuple[str, ...],
+    segmenter: str | None,
+    featurizer: str | None,
+    n_clusters: int | None,
+    targets: str | None,
+    top_k: int | None,
+    causal: str | None,
+    seed: int | None,
+    batch_size: int | None,
+    size: str | None,
+    skip_unreadable: bool,
+    store: str | None,
+    options_a: tuple[str, ...],
+    options_b: tuple[str, ...],
+) -> None:
+    """Compare two models on a folder of images; write the tables to --out.
+
+    A rerun with the same store finds the finished attributions and does not redo them.
+    """
+    from imacs.comparison.config import load_config
+
+    config = load_config(config_path) if config_path else {
+        "model_a": {}, "model_b": {}, "data": {}, "compare": {}
+    }  # fmt: skip
+    models = []
+    for side, path, options in (("a", model_a, options_a), ("b", model_b, options_b)):
+        section = config[f"model_{side}"]
+        path = path or section.get("path")
+        if not path:
+            raise click.UsageError(f"give --model-{side} or [model_{side}] path in --config")
+        kwargs = dict(section.get("options", {}))
+        kwargs.update(_key_values(options, f"--model-{side}-option"))
+        if "preprocessing" in section:
+            kwargs["preprocessing"] = imacs.Preprocessing(**section["preprocessing"])
+        if section.get("adapter"):
+            kwargs["adapter"] = section["adapter"]
+        models.append(imacs.load_model(path, **kwargs))
+    source = config["data"]
+    data = data or source.get("path")
+    if not data:
+        raise click.UsageError("give --data or [data] path in --config")
+    settings = dict(config["compare"])
+    _merge(settings, "method", method)
+    if params:
+        settings["method_params"] = {
+            **settings.get("method_params", {}),
+            **_key_values(params, "--param"),
+        }
+    _merge(settings, "segmenter", segmenter)
+    if featurizer:
+        settings["featurizer"] = [f.strip() for f in featurizer.split(",") if f.strip()]
+    for key, value in (
+        ("n_clusters", n_clusters),
+        ("targets", targets),
+        ("top_k", top_k),
+        ("causal", causal),
+        ("seed", seed),
+        ("batch_size", batch_size),
+        ("store", store),
+    ):
+        _merge(settings, key, value)
+    resize = _size(size) or (tuple(source["size"]) if "size" in source else None)
+    comparison = imacs.compare(
+        models[0],
+        models[1],
+        data,
+        labels or source.get("labels"),
+        size=resize,
+        on_error="skip" if skip_unreadable else source.get("on_error", "raise"),
+        class_names=source.get("class_names"),
+        **settings,
+    )
+    written = comparison.save(out_dir)
+    click.echo(repr(comparison))
+    click.echo(f"tables written to {written}")
+
+
 def main() -> None:
     """Entry point: run the CLI, turning imacs errors into one clear line and exit code 1."""
     try:

@@ -45,3 +45,7 @@ class UnknownComponentError(ImacsError, LookupError):
 
 class PluginLoadWarning(UserWarning):
     """An installed plugin could not be imported; imacs goes on without it."""
+
+
+class StoreError(ImacsError, RuntimeError):
+    """A result store that cannot be used: written by another format, or not a store."""

@@ -56,6 +56,18 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "imacs.attribution.pami",
     "imacs.attribution.xrai",
     "imacs.attribution.grad_cam",
+    "imacs.segmentation.slic",
+    "imacs.segmentation.quickshift",
+    "imacs.segmentation.watershed",
+    "imacs.segmentation.grid",
+    "imacs.features.color",
+    "imacs.features.texture",
+    "imacs.features.shape",
+    "imacs.features.embedding",
+    "imacs.metrics.spearman",
+    "imacs.metrics.top_k_iou",
+    "imacs.metrics.ssim",
+    "imacs.metrics.cosine",
     "imacs.segmentation.felzenszwalb",
 )
 

@@ -49,6 +49,33 @@ def _read(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     return array[..., None] if array.ndim == 2 else array
 
 
+def _find_images(root: Path) -> list[Path]:
+    """Image files under ``root``, recursively, sorted by path; an error when there are none."""
+    if not root.is_dir():
+        raise InvalidInputError(f"expected a folder of images; {str(root)!r} is not a folder")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise InvalidInputError(
+            f"found no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {str(root)!r}"
+        )
+    return paths
+
+
+def _class_folder_labels(names: list[str]) -> tuple[np.ndarray | None, list[str] | None]:
+    """Labels and class names from one level of class sub-folders, or ``(None, None)``.
+
+    Only when every image sits exactly one folder deep and there are at least two folders:
+    a single sub-folder, or images at several depths, name no classes.
+    """
+    parents = {Path(name).parent for name in names}
+    if not (all(len(Path(name).parts) == 2 for name in names) and len(parents) > 1):
+        return None, None
+    class_names = sorted(str(p) for p in parents)
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([index[str(Path(name).parent)] for name in names], dtype=np.int64)
+    return labels, class_names
+
+
 def read_image_folder(
     folder: str | Path,
     *,
@@ -68,13 +95,7 @@ def read_image_folder(
         leaves it out and records it in ``ImageFolder.skipped``.
     """
     root = Path(folder)
-    if not root.is_dir():
-        raise InvalidInputError(f"expected a folder of images; {str(root)!r} is not a folder")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise InvalidInputError(
-            f"found no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {str(root)!r}"
-        )
+    paths = _find_images(root)
     arrays, names, skipped = [], [], []
     for path in paths:
         try:
@@ -100,10 +121,5 @@ def read_image_folder(
             f"(e.g. {', '.join(map(str, shapes[:3]))}); pass size=(height, width) to resize "
             "them all (bilinear), or resize the files to the model's input size"
         )
-    parents = {Path(name).parent for name in names}
-    labels = class_names = None
-    if all(len(Path(name).parts) == 2 for name in names) and len(parents) > 1:
-        class_names = sorted(str(p) for p in parents)
-        index = {name: i for i, name in enumerate(class_names)}
-        labels = np.array([index[str(Path(name).parent)] for name in names], dtype=np.int64)
+    labels, class_names = _class_folder_labels(names)
     return ImageFolder(np.stack(arrays), names, labels, class_names, skipped or None)

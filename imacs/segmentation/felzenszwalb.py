@@ -136,7 +136,7 @@ def label_masks(labels: np.ndarray, dilation_rad: int = 0) -> np.ndarray:
 
 
 def _check_size(resize_to: Any) -> None:
-    if resize_to is None:
+    if resize_to is None or (isinstance(resize_to, str) and resize_to == "auto"):
         return
     if (
         not isinstance(resize_to, Sequence)
@@ -144,8 +144,8 @@ def _check_size(resize_to: Any) -> None:
         or not all(isinstance(v, int | np.integer) and v >= 1 for v in resize_to)
     ):
         raise InvalidInputError(
-            f"expected resize_to to be (height, width) of positive ints, or None to segment "
-            f"at the image's own size; got {resize_to!r}"
+            f"expected resize_to to be (height, width) of positive ints, None to segment "
+            f"at the image's own size, or 'auto'; got {resize_to!r}"
         )
 
 
@@ -258,7 +258,7 @@ class Felzenszwalb(Segmenter):
         scale: float = 100.0,
         sigma: float = XRAI_SIGMA,
         min_size: int = XRAI_MIN_SIZE,
-        resize_to: tuple[int, int] | None = XRAI_RESIZE,
+        resize_to: tuple[int, int] | str | None = XRAI_RESIZE,
         value_range: tuple[float, float] | None = XRAI_VALUE_RANGE,
     ):
         _check_positive("scale", scale)
@@ -273,9 +273,17 @@ class Felzenszwalb(Segmenter):
         self.value_range = value_range
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
-        normalized = normalize_image(image, self.value_range, self.resize_to)
         shape = (image.shape[0], image.shape[1])
-        return _segment_normalized(normalized, shape, self.scale, self.sigma, self.min_size)
+        resize_to, min_size = self.resize_to, self.min_size
+        if isinstance(resize_to, str):  # "auto"
+            reference = XRAI_RESIZE[0] * XRAI_RESIZE[1]
+            if shape[0] * shape[1] > reference:
+                resize_to = XRAI_RESIZE
+            else:
+                resize_to = None
+                min_size = max(1, round(self.min_size * shape[0] * shape[1] / reference))
+        normalized = normalize_image(image, self.value_range, resize_to)
+        return _segment_normalized(normalized, shape, self.scale, self.sigma, min_size)
 
 
 @hookimpl

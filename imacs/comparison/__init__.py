@@ -1,0 +1,1 @@
+"""The IMACS comparison: stages, statistics, the runner and its result."""

@@ -1,0 +1,242 @@
+"""Clusterers: group the feature vectors of all kept regions of a dataset.
+
+Step 6 of our reconstruction of IMACS (Schoop et al., arXiv:2201.11196, 2022;
+``shared/reference/method-spec.md`` section 1.3): k-means with the number of clusters
+chosen by silhouette score (Rousseeuw. "Silhouettes: a graphical aid to the
+interpretation and validation of cluster analysis". J. Comput. Appl. Math. 20, 1987),
+or agglomerative clustering with Ward linkage (Ward. "Hierarchical grouping to optimize
+an objective function". JASA 58(301), 1963) as a swappable alternative.
+
+Both wrap scikit-learn, which is imported only when a clusterer runs.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from imacs.components import Component
+from imacs.errors import InvalidInputError
+from imacs.parameters import check_choice, check_positive_int, check_seed
+
+
+class Clusterer(Component, abc.ABC):
+    """Assigns every row of a feature matrix to a cluster.
+
+    ``fit_predict(features, seed=...)`` returns int64 labels ``0 .. k-1``, one per row,
+    every label used at least once. Rows that are exact duplicates can never be split,
+    so a clusterer returns at most as many clusters as there are distinct rows.
+    """
+
+    def fit_predict(self, features: np.ndarray, *, seed: int) -> np.ndarray:
+        """Cluster labels ``(N,)`` for ``features`` ``(N, D)``; ``seed`` fixes any randomness."""
+        check_seed(seed)
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] == 0:
+            raise InvalidInputError(
+                f"expected features of shape (n_regions, n_features) with at least one row "
+                f"and one column; got shape {features.shape}"
+            )
+        if not np.issubdtype(features.dtype, np.number) or np.issubdtype(
+            features.dtype, np.complexfloating
+        ):
+            raise InvalidInputError(f"expected real-valued features; got dtype {features.dtype}")
+        features = features.astype(np.float64)
+        if not np.all(np.isfinite(features)):
+            bad = int(np.sum(~np.all(np.isfinite(features), axis=1)))
+            raise InvalidInputError(
+                f"expected finite features; {bad} of {features.shape[0]} rows hold NaN or inf: "
+                f"check the featurizer, or drop those regions before clustering"
+            )
+        labels = np.asarray(self._fit_predict(features, seed))
+        if labels.shape != (features.shape[0],):
+            raise InvalidInputError(
+                f"clusterer {self.name!r} returned labels of shape {labels.shape} for "
+                f"{features.shape[0]} rows"
+            )
+        # dense 0..k-1, so that no cluster id is empty
+        _, dense = np.unique(labels, return_inverse=True)
+        return dense.astype(np.int64)
+
+    @abc.abstractmethod
+    def _fit_predict(self, features: np.ndarray, seed: int) -> np.ndarray:
+        """Labels for validated, finite float64 ``features`` with at least one row."""
+
+
+def _distinct_rows(features: np.ndarray) -> int:
+    return int(np.unique(features, axis=0).shape[0])
+
+
+def _check_fixed_k(n_clusters: int, features: np.ndarray, name: str) -> int:
+    """The number of clusters to fit: ``n_clusters``, or fewer if rows repeat."""
+    n_rows = features.shape[0]
+    if n_rows < n_clusters:
+        raise InvalidInputError(
+            f"{name} with n_clusters={n_clusters} needs at least {n_clusters} rows; got "
+            f"{n_rows}: lower n_clusters, or keep more regions"
+        )
+    return min(n_clusters, _distinct_rows(features))
+
+
+class KMeansClusterer(Clusterer):
+    """k-means (scikit-learn ``KMeans``), with k chosen by silhouette score if not given.
+
+    Parameters
+    ----------
+    n_clusters
+        Fixed number of clusters, or None to choose k in ``k_range``: the k whose
+        clustering has the highest silhouette score (ties: the smaller k). The range is
+        clipped to ``[2, n_rows - 1]`` and to the number of distinct rows. Inputs of fewer
+        than 3 rows, or with fewer than 2 distinct rows, give a single cluster 0.
+    k_range
+        Smallest and largest k to try, inclusive.
+    n_init
+        k-means restarts per k (``KMeans(n_init=...)``); the best inertia wins.
+    silhouette_sample
+        The silhouette score (quadratic in the rows) is computed on at most this many
+        rows, drawn once with the seed and shared by every k.
+
+    After ``fit_predict``, ``chosen_k_`` holds the number of clusters and
+    ``silhouette_scores_`` the score of every k tried (empty when ``n_clusters`` is given).
+    """
+
+    name = "kmeans"
+    citation = (
+        "Lloyd. Least squares quantization in PCM. IEEE Trans. Inf. Theory 28(2), 1982; "
+        "Rousseeuw. Silhouettes. J. Comput. Appl. Math. 20, 1987"
+    )
+
+    def __init__(
+        self,
+        *,
+        n_clusters: int | None = None,
+        k_range: tuple[int, int] = (4, 20),
+        n_init: int = 10,
+        silhouette_sample: int = 5000,
+    ) -> None:
+        if n_clusters is not None:
+            check_positive_int(n_clusters, "n_clusters")
+        if (
+            not isinstance(k_range, tuple | list)
+            or len(k_range) != 2
+            or not all(isinstance(k, int | np.integer) and not isinstance(k, bool) for k in k_range)
+            or not 2 <= k_range[0] <= k_range[1]
+        ):
+            raise InvalidInputError(
+                f"expected k_range to be (smallest k, largest k) with 2 <= smallest <= largest; "
+                f"got {k_range!r}"
+            )
+        check_positive_int(n_init, "n_init")
+        check_positive_int(silhouette_sample, "silhouette_sample")
+        if silhouette_sample < 3:
+            raise InvalidInputError(
+                f"expected silhouette_sample to be an int >= 3 (a silhouette needs two "
+                f"clusters and a row more); got {silhouette_sample!r}"
+            )
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.n_init = n_init
+        self.silhouette_sample = silhouette_sample
+        self.chosen_k_: int | None = None
+        self.silhouette_scores_: dict[int, float] = {}
+
+    def _fit_predict(self, features: np.ndarray, seed: int) -> np.ndarray:
+        n_rows = features.shape[0]
+        self.silhouette_scores_ = {}
+        if self.n_clusters is not None:
+            k = _check_fixed_k(self.n_clusters, features, "KMeansClusterer")
+            self.chosen_k_ = k
+            return self._kmeans(features, k, seed)
+        n_distinct = _distinct_rows(features) if n_rows >= 3 else 1
+        if n_distinct < 2:
+            self.chosen_k_ = 1
+            return np.zeros(n_rows, dtype=np.int64)
+
+        from sklearn.metrics import silhouette_score
+
+        high = int(np.clip(self.k_range[1], 2, n_rows - 1))
+        high = min(high, n_distinct)
+        low = min(int(np.clip(self.k_range[0], 2, n_rows - 1)), high)
+        sample = np.arange(n_rows)
+        if n_rows > self.silhouette_sample:
+            rng = np.random.default_rng(seed)
+            sample = np.sort(rng.choice(n_rows, self.silhouette_sample, replace=False))
+        best_labels = np.zeros(n_rows, dtype=np.int64)
+        best_score = -np.inf
+        self.chosen_k_ = 1
+        for k in range(low, high + 1):
+            labels = self._kmeans(features, k, seed)
+            n_found = np.unique(labels[sample]).size
+            if not 2 <= n_found <= sample.size - 1:
+                continue  # the silhouette is undefined for this sample
+            score = float(silhouette_score(features[sample], labels[sample]))
+            self.silhouette_scores_[k] = score
+            if score > best_score:
+                best_score, best_labels, self.chosen_k_ = score, labels, k
+        return best_labels
+
+    def _kmeans(self, features: np.ndarray, k: int, seed: int) -> np.ndarray:
+        if k == 1:
+            return np.zeros(features.shape[0], dtype=np.int64)
+        from sklearn.cluster import KMeans
+
+        model = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed)
+        return np.asarray(model.fit_predict(features), dtype=np.int64)
+
+
+class AgglomerativeClusterer(Clusterer):
+    """Agglomerative clustering (scikit-learn ``AgglomerativeClustering``), fixed k.
+
+    Deterministic: ``seed`` is accepted for the common interface and not used. Time and
+    memory grow with the square of the number of rows, so it suits up to some ten
+    thousand regions.
+
+    Parameters
+    ----------
+    n_clusters
+        Number of clusters (fewer if the features have fewer distinct rows).
+    linkage
+        ``"ward"`` (default, minimises within-cluster variance), ``"complete"``,
+        ``"average"`` or ``"single"``; Euclidean distances.
+    """
+
+    name = "agglomerative"
+    citation = "Ward. Hierarchical grouping to optimize an objective function. JASA 58(301), 1963"
+
+    LINKAGES = ("ward", "complete", "average", "single")
+
+    def __init__(self, *, n_clusters: int = 12, linkage: str = "ward") -> None:
+        check_positive_int(n_clusters, "n_clusters")
+        check_choice(linkage, "linkage", self.LINKAGES)
+        self.n_clusters = n_clusters
+        self.linkage = linkage
+
+    def _fit_predict(self, features: np.ndarray, seed: int) -> np.ndarray:
+        k = _check_fixed_k(self.n_clusters, features, "AgglomerativeClusterer")
+        if k == 1:
+            return np.zeros(features.shape[0], dtype=np.int64)
+        from sklearn.cluster import AgglomerativeClustering
+
+        model = AgglomerativeClustering(n_clusters=k, linkage=self.linkage)
+        return np.asarray(model.fit_predict(features), dtype=np.int64)
+
+
+#: the clusterers :func:`get_clusterer` knows by name
+CLUSTERERS: dict[str, type[Clusterer]] = {
+    KMeansClusterer.name: KMeansClusterer,
+    AgglomerativeClusterer.name: AgglomerativeClusterer,
+}
+
+
+def get_clusterer(spec: Clusterer | str) -> Clusterer:
+    """A clusterer from an instance (returned as is) or a name (with default parameters)."""
+    if isinstance(spec, Clusterer):
+        return spec
+    if not isinstance(spec, str):
+        raise InvalidInputError(
+            f"expected a Clusterer or one of {', '.join(map(repr, CLUSTERERS))}; got "
+            f"{type(spec).__name__}"
+        )
+    check_choice(spec, "clusterer", CLUSTERERS)
+    return CLUSTERERS[spec]()

@@ -1,0 +1,219 @@
+"""``imacs.compare``: two models, one dataset, a :class:`Comparison`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from imacs.api import DEFAULT_METHOD, get_method, load_model
+from imacs.attribution.base import AttributionMethod
+from imacs.comparison.clustering import AgglomerativeClusterer, Clusterer, KMeansClusterer
+from imacs.comparison.executor import Executor
+from imacs.comparison.result import Comparison
+from imacs.comparison.runner import TARGETS, ComparisonRun, Settings
+from imacs.components import Component
+from imacs.data.sources import as_data_source
+from imacs.errors import InvalidInputError
+from imacs.parameters import check_choice, check_positive_int, check_seed
+from imacs.plugins import get_host
+from imacs.store import Store, open_store
+
+DEFAULT_SEGMENTER = "felzenszwalb"
+#: the default segmenter's parameters: XRAI's, without upscaling small images
+DEFAULT_SEGMENTER_PARAMS = {"resize_to": "auto"}
+DEFAULT_FEATURIZERS = ("color", "texture", "shape")
+DEFAULT_METRICS = ("spearman", "top-k-iou", "ssim", "cosine")
+
+
+def _component(kind: Any, spec: Any, params: Mapping[str, Any] | None, what: str) -> Any:
+    if isinstance(spec, Component):
+        if params:
+            raise InvalidInputError(
+                f"{what} is already an instance; give its parameters to its constructor"
+            )
+        return spec
+    if not isinstance(spec, str):
+        raise InvalidInputError(f"expected {what} to be a name or an instance; got {spec!r}")
+    return get_host().registry.create(kind, spec, **dict(params or {}))
+
+
+def _names(spec: Any) -> list[Any]:
+    if isinstance(spec, str | Component):
+        return [spec]
+    return list(spec)
+
+
+def _clusterer(spec: str | Clusterer, n_clusters: int | None) -> Clusterer:
+    if isinstance(spec, Clusterer):
+        if n_clusters is not None:
+            raise InvalidInputError("give n_clusters to the clusterer instance, not to compare()")
+        return spec
+    check_choice(spec, "clusterer", ("kmeans", "agglomerative"))
+    if n_clusters is not None:
+        check_positive_int(n_clusters, "n_clusters")
+    if spec == "kmeans":
+        return KMeansClusterer(n_clusters=n_clusters)
+    return AgglomerativeClusterer(n_clusters=n_clusters or 12)
+
+
+def compare(
+    model_a: Any,
+    model_b: Any,
+    data: Any,
+    labels: Any = None,
+    *,
+    method: str | Any = DEFAULT_METHOD,
+    method_params: Mapping[str, Any] | None = None,
+    segmenter: str | Any = DEFAULT_SEGMENTER,
+    segmenter_params: Mapping[str, Any] | None = None,
+    featurizer: str | Any | Sequence[str | Any] = DEFAULT_FEATURIZERS,
+    n_clusters: int | None = None,
+    clusterer: str | Clusterer = "kmeans",
+    targets: str | None = None,
+    top_k: int | None = 3,
+    area_fraction: float | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    causal: str | None = None,
+    causal_max_images: int = 50,
+    seed: int = 0,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    batch_size: int = 32,
+    class_mapping: Mapping[int, int] | None = None,
+    class_names: Sequence[str] | None = None,
+    size: tuple[int, int] | None = None,
+    on_error: str = "raise",
+    embedding_model: str = "a",
+    store: Store | str | os.PathLike[str] | None = None,
+    executor: Executor | None = None,
+    progress: bool = True,
+) -> Comparison:
+    """Compare where two image models' attributions differ, region kind by region kind.
+
+    Parameters
+    ----------
+    model_a, model_b:
+        Adapters, or anything :func:`imacs.load_model` accepts (a ``torch.nn.Module``, a
+        ``keras.Model``, a model file). They may come from different frameworks.
+    data:
+        A folder of images, a ``(N, H, W, C)`` array, a torch ``DataLoader`` or a
+        ``tf.data.Dataset`` (see :func:`imacs.data.sources.as_data_source`).
+    labels:
+        Class indices per image, or a CSV file (``filename,label``) for a folder.
+        Sub-folder names of a folder are used when there are no other labels.
+    method, method_params:
+        The attribution method (a registered name or an instance) and its parameters.
+        A method that draws random numbers gets ``seed`` unless ``method_params`` sets one.
+    segmenter, segmenter_params:
+        The model-free segmenter that cuts every image into regions. By default
+        Felzenszwalb at XRAI's settings, with ``resize_to="auto"``: images smaller than
+        224x224 are segmented at their own size.
+    featurizer:
+        One featurizer or several (names or instances); each one's features are
+        standardised and weighted equally. ``"embedding"`` uses ``embedding_model``'s
+        inner features.
+    n_clusters, clusterer:
+        ``"kmeans"`` (the number of clusters chosen by silhouette when ``n_clusters`` is
+        ``None``), ``"agglomerative"``, or a :class:`Clusterer` instance.
+    targets:
+        Which class each model explains: ``"label"`` (the default when there are labels),
+        ``"pred_a"``, ``"pred_b"``, or ``"own"`` (each model its own prediction; the
+        default without labels).
+    top_k, area_fraction:
+        A region is salient for a model when it is among its ``top_k`` densest in the
+        image, or, with ``area_fraction``, among the densest that cover that fraction of
+        the image. The union over both models is kept.
+    causal:
+        ``"mean"`` or ``"blur"`` to run the causal check (hide each cluster's regions on at
+        most ``causal_max_images`` images and measure both models' drop in target
+        probability); ``None`` to skip it.
+    seed:
+        Seeds the clustering, the bootstrap and the method's random numbers.
+    class_mapping:
+        ``{class of A: class of B}`` when the models' outputs differ in number or order.
+    size, on_error, class_names:
+        Passed to the data source: resize images to ``(height, width)``; ``"raise"`` or
+        ``"skip"`` unreadable files; names of the label indices.
+    store:
+        Where results are kept and found again (a folder); by default
+        ``$IMACS_STORE`` or ``~/.cache/imacs/store``.
+    executor:
+        Runs the attribution tasks; in this process by default.
+    """
+    check_seed(seed)
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(n_bootstrap, "n_bootstrap")
+    check_positive_int(causal_max_images, "causal_max_images")
+    check_choice(embedding_model, "embedding_model", ("a", "b"))
+    if causal is not None:
+        check_choice(causal, "causal", ("mean", "blur"))
+    if (top_k is None) == (area_fraction is None):
+        raise InvalidInputError(
+            "give exactly one of top_k (regions per image and model) and area_fraction "
+            "(share of the image); to use area_fraction, pass top_k=None"
+        )
+    if top_k is not None:
+        check_positive_int(top_k, "top_k")
+    if area_fraction is not None and not 0 < area_fraction <= 1:
+        raise InvalidInputError(f"expected area_fraction in (0, 1]; got {area_fraction!r}")
+    if not 0 < confidence < 1 or not 0 < alpha < 1:
+        raise InvalidInputError(
+            f"expected confidence and alpha in (0, 1); got {confidence!r} and {alpha!r}"
+        )
+
+    params = dict(method_params or {})
+    if isinstance(method, str):
+        cls: type[AttributionMethod] = get_host().registry.get("attribution_method", method)
+        accepted = cls.param_names()
+        if "seed" in accepted and "seed" not in params:
+            params["seed"] = seed
+    attribution = get_method(method, **params)
+    if segmenter == DEFAULT_SEGMENTER and segmenter_params is None:
+        segmenter_params = DEFAULT_SEGMENTER_PARAMS
+    segments = _component("segmenter", segmenter, segmenter_params, "segmenter")
+    featurizers = [_component("featurizer", f, None, "featurizer") for f in _names(featurizer)]
+    if not featurizers:
+        raise InvalidInputError("give at least one featurizer")
+    agreement = [_component("metric", m, None, "metric") for m in _names(metrics)]
+
+    adapter_a, adapter_b = load_model(model_a), load_model(model_b)
+    source = as_data_source(
+        data,
+        labels,
+        size=size,
+        on_error=on_error,  # type: ignore[arg-type]
+        class_names=list(class_names) if class_names is not None else None,
+    )
+    if targets is not None:
+        check_choice(targets, "targets", TARGETS)
+    settings = Settings(
+        method=attribution,
+        segmenter=segments,
+        featurizers=featurizers,
+        clusterer=_clusterer(clusterer, n_clusters),
+        metrics=agreement,
+        targets=targets,
+        top_k=top_k,
+        area_fraction=area_fraction,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        alpha=alpha,
+        causal=causal,
+        causal_max_images=causal_max_images,
+        batch_size=batch_size,
+        class_mapping=dict(class_mapping) if class_mapping is not None else None,
+        embedding_model=embedding_model,
+    )
+    run = ComparisonRun(
+        adapter_a,
+        adapter_b,
+        source,
+        settings,
+        open_store(store),
+        executor=executor,
+        progress=progress,
+    )
+    return run.run()

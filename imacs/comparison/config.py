@@ -1,0 +1,104 @@
+"""The ``imacs.toml`` configuration file of ``imacs compare``.
+
+Example::
+
+    [model_a]
+    path = "models/resnet-2023.pt"
+    preprocessing = { scale = 0.00392156862745098, mean = [0.485, 0.456, 0.406] }
+
+    [model_b]
+    path = "models/resnet-2024.keras"
+    options = { trust = false }
+
+    [data]
+    path = "images/validation"
+    labels = "images/validation/labels.csv"   # or sub-folders per class
+    size = [64, 64]
+    on_error = "skip"
+
+    [compare]
+    method = "integrated-gradients"
+    method_params = { n_steps = 64 }
+    segmenter = "felzenszwalb"
+    featurizer = ["color", "texture", "shape"]
+    n_clusters = 12
+    targets = "label"
+    causal = "mean"
+    seed = 0
+
+Relative paths are read relative to the file. Options given on the command line win.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from imacs.errors import InvalidInputError
+
+SECTIONS: dict[str, frozenset[str]] = {
+    "model_a": frozenset({"path", "adapter", "options", "preprocessing"}),
+    "model_b": frozenset({"path", "adapter", "options", "preprocessing"}),
+    "data": frozenset({"path", "labels", "size", "on_error", "class_names"}),
+    "compare": frozenset(
+        {
+            "method",
+            "method_params",
+            "segmenter",
+            "segmenter_params",
+            "featurizer",
+            "n_clusters",
+            "clusterer",
+            "targets",
+            "top_k",
+            "area_fraction",
+            "metrics",
+            "causal",
+            "causal_max_images",
+            "seed",
+            "n_bootstrap",
+            "confidence",
+            "alpha",
+            "batch_size",
+            "class_mapping",
+            "embedding_model",
+            "store",
+        }
+    ),
+}
+PATH_KEYS = {("model_a", "path"), ("model_b", "path"), ("data", "path"), ("data", "labels")}
+PATH_KEYS |= {("compare", "store")}
+
+
+def load_config(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The file's sections, checked for unknown names, with paths made absolute."""
+    file = Path(path)
+    try:
+        config = tomllib.loads(file.read_text())
+    except FileNotFoundError:
+        raise InvalidInputError(f"the configuration file {str(file)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError(f"{str(file)!r} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(config) - set(SECTIONS))
+    if unknown:
+        raise InvalidInputError(
+            f"{str(file)!r} has unknown section(s) {', '.join(unknown)}; the sections are "
+            f"{', '.join(SECTIONS)}"
+        )
+    for section, values in config.items():
+        if not isinstance(values, dict):
+            raise InvalidInputError(f"expected [{section}] in {str(file)!r} to be a table")
+        bad = sorted(set(values) - SECTIONS[section])
+        if bad:
+            raise InvalidInputError(
+                f"[{section}] in {str(file)!r} has unknown key(s) {', '.join(bad)}; it takes "
+                f"{', '.join(sorted(SECTIONS[section]))}"
+            )
+        for key in values:
+            if (section, key) in PATH_KEYS and isinstance(values[key], str):
+                values[key] = str((file.parent / values[key]).resolve())
+    if "class_mapping" in config.get("compare", {}):
+        mapping = config["compare"]["class_mapping"]
+        config["compare"]["class_mapping"] = {int(k): int(v) for k, v in mapping.items()}
+    return {section: dict(config.get(section, {})) for section in SECTIONS}

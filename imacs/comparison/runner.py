@@ -1,0 +1,599 @@
+"""The comparison run: every stage from the images to the per-cluster statistics.
+
+Stages, in order (DESIGN.md steps 2-8):
+
+1. *ingest*: read the data source once, batch by batch, and store every image under the
+   digest of its content;
+2. *predict*: both models' outputs on every image, stored per model and dataset;
+3. *targets*: the class each model explains for each image;
+4. *attribute*: one map per image and model, stored per image, run through an
+   :class:`~imacs.comparison.executor.Executor` in tasks of a few images;
+5. *segment*: one model-free partition per image, stored per image;
+6. *score*: each region's share of both models' attribution; the salient regions; the
+   per-image agreement of the two maps;
+7. *featurize* the salient regions, *cluster* them, and compute the per-cluster
+   statistics and, optionally, the causal check.
+
+Images, predictions, maps and segmentations are read back from the store in batches, so
+memory grows with the batch size and the number of salient regions, not with the
+number or size of images. Everything after the attribution stage is deterministic given
+the seed, so a resumed run ends with exactly the tables of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from imacs.adapters.base import ModelAdapter
+from imacs.attribution.base import AttributionMethod
+from imacs.comparison.causal import fill_regions, target_probabilities
+from imacs.comparison.clustering import Clusterer
+from imacs.comparison.executor import Executor, InProcessExecutor
+from imacs.comparison.result import Comparison
+from imacs.comparison.scoring import normalise_map, score_regions, select_regions
+from imacs.data.sources import DataSource
+from imacs.errors import InvalidInputError
+from imacs.features.base import Featurizer
+from imacs.metrics.base import MapMetric
+from imacs.segmentation.base import Segmenter
+from imacs.store import Store, array_digest, make_key
+
+TARGETS = ("label", "pred_a", "pred_b", "own")
+#: images per attribution task: the unit a killed run loses at most, per model
+TASK_SIZE = 16
+
+
+@dataclass
+class Settings:
+    """Everything besides the models and the data that shapes a comparison's result."""
+
+    method: AttributionMethod
+    segmenter: Segmenter
+    featurizers: Sequence[Featurizer]
+    clusterer: Clusterer
+    metrics: Sequence[MapMetric]
+    #: ``None`` until the run knows whether there are labels ("label") or not ("own")
+    targets: str | None = None
+    top_k: int | None = 3
+    area_fraction: float | None = None
+    seed: int = 0
+    n_bootstrap: int = 1000
+    confidence: float = 0.95
+    alpha: float = 0.05
+    causal: str | None = None
+    causal_max_images: int = 50
+    batch_size: int = 32
+    class_mapping: dict[int, int] | None = None
+    embedding_model: str = "a"
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain data, for the saved comparison and the report."""
+        return {
+            "method": {"name": self.method.name, "params": _plain(self.method.get_params())},
+            "segmenter": {
+                "name": self.segmenter.name,
+                "params": _plain(self.segmenter.get_params()),
+            },
+            "featurizers": [
+                {"name": f.name, "params": _plain(f.get_params())} for f in self.featurizers
+            ],
+            "clusterer": {
+                "name": self.clusterer.name,
+                "params": _plain(self.clusterer.get_params()),
+            },
+            "metrics": [m.name for m in self.metrics],
+            "targets": self.targets,
+            "top_k": self.top_k,
+            "area_fraction": self.area_fraction,
+            "seed": self.seed,
+            "n_bootstrap": self.n_bootstrap,
+            "confidence": self.confidence,
+            "alpha": self.alpha,
+            "causal": self.causal,
+            "causal_max_images": self.causal_max_images,
+            "batch_size": self.batch_size,
+            "class_mapping": self.class_mapping,
+            "embedding_model": self.embedding_model,
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return {"array_shape": list(value.shape), "digest": array_digest(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Progress:
+    """Progress bars per stage, or nothing (``enabled=False``)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._progress: Any = None
+
+    @contextmanager
+    def running(self) -> Iterator[Progress]:
+        if not self.enabled:
+            yield self
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        columns = (
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with RichProgress(*columns) as progress:
+            self._progress = progress
+            try:
+                yield self
+            finally:
+                self._progress = None
+
+    @contextmanager
+    def stage(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        if self._progress is None:
+            yield lambda n: None
+            return
+        task = self._progress.add_task(description, total=total)
+        yield lambda n: self._progress.advance(task, n)
+        if total is not None:
+            self._progress.update(task, completed=total)
+
+
+class ComparisonRun:
+    """One comparison of two adapters on one data source, resumable through its store."""
+
+    def __init__(
+        self,
+        model_a: ModelAdapter,
+        model_b: ModelAdapter,
+        source: DataSource,
+        settings: Settings,
+        store: Store,
+        *,
+        executor: Executor | None = None,
+        progress: bool = True,
+    ):
+        self.models = {"a": model_a, "b": model_b}
+        self.source = source
+        self.settings = settings
+        self.store = store
+        self.executor = executor or InProcessExecutor()
+        self.progress = Progress(progress)
+        # filled by the stages
+        self.image_keys: list[str] = []
+        self.names: list[str] = []
+        self.labels: np.ndarray | None = None
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _load(self, stage: str, key: str) -> np.ndarray:
+        array = self.store.load(stage, key)
+        if array is None:
+            raise InvalidInputError(
+                f"the store {str(self.store.root)!r} lost the {stage} result {key}; run the "
+                "comparison again to recompute it"
+            )
+        return array
+
+    def _images(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        return np.stack([self._load("images", self.image_keys[i]) for i in indices])
+
+    def _batches(self, n: int, size: int) -> Iterator[np.ndarray]:
+        for start in range(0, n, size):
+            yield np.arange(start, min(start + size, n))
+
+    # -- stages -------------------------------------------------------------------------
+
+    def ingest(self) -> None:
+        """Read the source once; store each image under the digest of its content."""
+        keys: list[str] = []
+        names: list[str] = []
+        labels: list[np.ndarray] = []
+        has_labels: bool | None = None
+        try:
+            total: int | None = len(self.source)
+        except TypeError:
+            total = None
+        with self.progress.stage("reading images", total) as tick:
+            for batch in self.source.batches(self.settings.batch_size):
+                for image, name in zip(batch.images, batch.names, strict=True):
+                    key = array_digest(image)
+                    if not self.store.has("images", key):
+                        self.store.save("images", key, image)
+                    keys.append(key)
+                    names.append(name)
+                if has_labels is None:
+                    has_labels = batch.labels is not None
+                if batch.labels is not None:
+                    labels.append(np.asarray(batch.labels, dtype=np.int64))
+                tick(len(batch.images))
+        if not keys:
+            raise InvalidInputError("the dataset is empty: there are no images to compare on")
+        self.image_keys, self.names = keys, names
+        self.labels = np.concatenate(labels) if has_labels and labels else None
+        self.dataset_key = make_key("dataset", keys)
+
+    def check_models(self) -> None:
+        """Both models accept the images; their classes match (or a mapping is given)."""
+        probe = self._images([0])
+        n_classes = {}
+        for side, model in self.models.items():
+            try:
+                n_classes[side] = model.predict(probe).shape[1]
+            except InvalidInputError as exc:
+                raise InvalidInputError(
+                    f"model {side.upper()} does not accept the dataset's images of shape "
+                    f"{probe.shape[1:]}: {exc}"
+                ) from exc
+        mapping = self.settings.class_mapping
+        if mapping is None:
+            if n_classes["a"] != n_classes["b"]:
+                raise InvalidInputError(
+                    f"model A has {n_classes['a']} classes and model B {n_classes['b']}; "
+                    "pass class_mapping={class of A: class of B, ...} saying which output "
+                    "of B means each class of A"
+                )
+            mapping = {k: k for k in range(n_classes["a"])}
+        else:
+            bad = {a: b for a, b in mapping.items() if not (0 <= a < n_classes["a"])}
+            bad |= {a: b for a, b in mapping.items() if not (0 <= b < n_classes["b"])}
+            if bad:
+                raise InvalidInputError(
+                    f"class_mapping entries {bad} are out of range: model A has "
+                    f"{n_classes['a']} classes and model B {n_classes['b']}"
+                )
+        self.n_classes = n_classes
+        self.a_to_b = np.full(n_classes["a"], -1, dtype=np.int64)
+        self.b_to_a = np.full(n_classes["b"], -1, dtype=np.int64)
+        for a, b in mapping.items():
+            self.a_to_b[a], self.b_to_a[b] = b, a
+        if self.labels is not None:
+            if len(self.labels) != len(self.image_keys):
+                raise InvalidInputError(
+                    f"got {len(self.labels)} labels for {len(self.image_keys)} images; give "
+                    "one label per image"
+                )
+            outside = self.labels[(self.labels < 0) | (self.labels >= n_classes["a"])]
+            if len(outside):
+                raise InvalidInputError(
+                    f"labels {sorted(set(outside.tolist()))[:5]} are not classes of model A, "
+                    f"which has {n_classes['a']} classes (0..{n_classes['a'] - 1}); labels "
+                    "must be class indices of the models"
+                )
+
+    def predict(self) -> None:
+        """Both models' outputs on every image, stored per model and dataset."""
+        self.outputs: dict[str, np.ndarray] = {}
+        n = len(self.image_keys)
+        for side, model in self.models.items():
+            key = make_key("predict", model.fingerprint(), self.dataset_key)
+            stored = self.store.load("predictions", key)
+            if stored is None:
+                parts = []
+                with self.progress.stage(f"predicting ({side.upper()})", n) as tick:
+                    for index in self._batches(n, self.settings.batch_size):
+                        parts.append(model.predict(self._images(index)))
+                        tick(len(index))
+                stored = np.concatenate(parts)
+                self.store.save("predictions", key, stored)
+            self.outputs[side] = stored
+        self.pred_a = self.outputs["a"].argmax(axis=1)
+        pred_b_native = self.outputs["b"].argmax(axis=1)
+        self.pred_b = self.b_to_a[pred_b_native]  # in A's class indices; -1 if unmapped
+
+    def choose_targets(self) -> None:
+        """The class each model explains for each image (in each model's own indices)."""
+        if self.settings.targets is None:
+            self.settings.targets = "own" if self.labels is None else "label"
+        targets = self.settings.targets
+        if targets == "label":
+            if self.labels is None:
+                raise InvalidInputError(
+                    "targets='label' needs labels, and this dataset has none; pass labels=, "
+                    "or targets='own' (each model explains its own prediction), 'pred_a' "
+                    "or 'pred_b'"
+                )
+            target_a = self.labels
+        elif targets == "pred_a":
+            target_a = self.pred_a
+        elif targets == "pred_b":
+            target_a = self.pred_b
+        else:
+            target_a = self.pred_a
+        target_b = self.outputs["b"].argmax(axis=1) if targets == "own" else self.a_to_b[target_a]
+        if targets == "pred_b" or targets == "own":
+            unmapped = (target_a < 0) if targets == "pred_b" else np.zeros(len(target_a), bool)
+        else:
+            unmapped = target_b < 0
+        if unmapped.any():
+            raise InvalidInputError(
+                f"{int(unmapped.sum())} images have a target with no counterpart in the other "
+                "model under class_mapping; map every class that occurs, or use targets='own'"
+            )
+        self.targets = {"a": np.asarray(target_a), "b": np.asarray(target_b)}
+
+    def attribute(self) -> None:
+        """One map per image and model; finished maps are found in the store, not redone."""
+        method = self.settings.method
+        params = method.get_params()
+        self.map_keys: dict[str, list[str]] = {}
+        self.attributed = {"a": 0, "b": 0}
+        for side, model in self.models.items():
+            fingerprint = model.fingerprint()
+            keys = [
+                make_key("attribution", fingerprint, method.name, params, int(target), image)
+                for target, image in zip(self.targets[side], self.image_keys, strict=True)
+            ]
+            self.map_keys[side] = keys
+            missing = [i for i, key in enumerate(keys) if not self.store.has("attributions", key)]
+            tasks = [missing[i : i + TASK_SIZE] for i in range(0, len(missing), TASK_SIZE)]
+            targets = self.targets[side]
+
+            def work(task: list[int], model: ModelAdapter = model, t: Any = targets) -> Any:
+                return method.attribute(
+                    model, self._images(task), t[task], batch_size=self.settings.batch_size
+                ).maps
+
+            label = f"attributing ({side.upper()})"
+            with self.progress.stage(label, len(missing)) as tick:
+                for task, maps in self.executor.map(work, tasks):
+                    for index, attribution in zip(task, maps, strict=True):
+                        self.store.save("attributions", keys[index], attribution)
+                    self.attributed[side] += len(task)
+                    tick(len(task))
+
+    def segment(self) -> None:
+        """One model-free partition per image."""
+        segmenter = self.settings.segmenter
+        params = segmenter.get_params()
+        self.segment_keys = [
+            make_key("segments", segmenter.name, params, image) for image in self.image_keys
+        ]
+        missing = [
+            i for i, key in enumerate(self.segment_keys) if not self.store.has("segments", key)
+        ]
+        with self.progress.stage("segmenting", len(missing)) as tick:
+            for i in missing:
+                labels = segmenter.segment(self._load("images", self.image_keys[i]))
+                self.store.save("segments", self.segment_keys[i], labels)
+                tick(1)
+
+    def score(self) -> None:
+        """Region scores and selection; the per-image agreement of the two maps."""
+        from scipy.ndimage import find_objects
+
+        s = self.settings
+        rows: list[dict[str, Any]] = []
+        image_rows: list[dict[str, Any]] = []
+        n = len(self.image_keys)
+        with self.progress.stage("scoring regions", n) as tick:
+            for i in range(n):
+                labels = self._load("segments", self.segment_keys[i])
+                map_a = normalise_map(self._load("attributions", self.map_keys["a"][i]))
+                map_b = normalise_map(self._load("attributions", self.map_keys["b"][i]))
+                scores = score_regions(labels, map_a, map_b)
+                chosen_a, chosen_b = select_regions(
+                    scores, top_k=s.top_k, area_fraction=s.area_fraction
+                )
+                boxes = find_objects(labels + 1)
+                for r in np.flatnonzero(chosen_a | chosen_b):
+                    box = boxes[r]
+                    assert box is not None
+                    rows.append(
+                        {
+                            "image": i,
+                            "region": int(r),
+                            "area": int(scores.area[r]),
+                            "mass_a": float(scores.mass_a[r]),
+                            "mass_b": float(scores.mass_b[r]),
+                            "abs_a": float(scores.abs_a[r]),
+                            "abs_b": float(scores.abs_b[r]),
+                            "density_a": float(scores.density_a[r]),
+                            "density_b": float(scores.density_b[r]),
+                            "rank_a": int(scores.rank_a[r]),
+                            "rank_b": int(scores.rank_b[r]),
+                            "selected_by": "both"
+                            if chosen_a[r] and chosen_b[r]
+                            else ("a" if chosen_a[r] else "b"),
+                            "y0": box[0].start,
+                            "x0": box[1].start,
+                            "y1": box[0].stop,
+                            "x1": box[1].stop,
+                        }
+                    )
+                agreement = {m.name: m.score(map_a, map_b) for m in s.metrics}
+                image_rows.append(
+                    {
+                        "n_regions": len(scores.area),
+                        "n_selected": int((chosen_a | chosen_b).sum()),
+                        **agreement,
+                    }
+                )
+                tick(1)
+        self.region_rows, self.image_scores = rows, image_rows
+
+    def featurize(self) -> np.ndarray:
+        """Standardised features of every salient region, in the order of ``region_rows``."""
+        from imacs.features.combine import standardize_blocks
+
+        s = self.settings
+        embedder = self.models[s.embedding_model]
+        by_image: dict[int, list[int]] = {}
+        for row in self.region_rows:
+            by_image.setdefault(row["image"], []).append(row["region"])
+        blocks: list[list[np.ndarray]] = [[] for _ in s.featurizers]
+        with self.progress.stage("describing regions", len(by_image)) as tick:
+            for i, regions in by_image.items():
+                image = self._load("images", self.image_keys[i])
+                labels = self._load("segments", self.segment_keys[i])
+                for block, featurizer in zip(blocks, s.featurizers, strict=True):
+                    model = embedder if featurizer.requires else None
+                    block.append(featurizer.featurize(image, labels, model=model)[regions])
+                tick(1)
+        return standardize_blocks([np.concatenate(block) for block in blocks])
+
+    def causal_check(self, regions: Any) -> dict[int, dict[str, float]]:
+        """Each model's response when a cluster's regions are hidden, per cluster.
+
+        ``causal_drop_*`` is the mean drop in target probability (negative when hiding the
+        regions helps, as hiding a misleading shortcut does); ``causal_change_*`` is the
+        mean absolute change, how much the model's answer depends on the regions at all.
+        """
+        s = self.settings
+        assert s.causal is not None
+        effects: dict[int, dict[str, float]] = {}
+        clusters = sorted(regions["cluster"].unique())
+        with self.progress.stage("causal check", len(clusters)) as tick:
+            for cluster in clusters:
+                members = regions[regions["cluster"] == cluster]
+                images = np.sort(members["image"].unique())
+                rng = np.random.default_rng([s.seed, int(cluster)])
+                if len(images) > s.causal_max_images:
+                    images = np.sort(rng.choice(images, s.causal_max_images, replace=False))
+                masked = []
+                for i in images:
+                    labels = self._load("segments", self.segment_keys[i])
+                    ids = members.loc[members["image"] == i, "region"].to_numpy()
+                    image = self._load("images", self.image_keys[i])
+                    masked.append(fill_regions(image, np.isin(labels, ids), s.causal))
+                hidden = np.stack(masked)
+                effects[int(cluster)] = {"causal_images": float(len(images))}
+                for side, model in self.models.items():
+                    before = _softmax_at(self.outputs[side][images], self.targets[side][images])
+                    after = target_probabilities(
+                        model, hidden, self.targets[side][images], batch_size=s.batch_size
+                    )
+                    effects[int(cluster)][f"causal_drop_{side}"] = float(np.mean(before - after))
+                    change = float(np.mean(np.abs(before - after)))
+                    effects[int(cluster)][f"causal_change_{side}"] = change
+                tick(1)
+        return effects
+
+    # -- the whole run ------------------------------------------------------------------
+
+    def run(self) -> Comparison:
+        import pandas as pd
+
+        from imacs.comparison.statistics import class_table, cluster_table
+
+        s = self.settings
+        with self.progress.running():
+            self.ingest()
+            self.check_models()
+            self.predict()
+            self.choose_targets()
+            self.attribute()
+            self.segment()
+            self.score()
+            if len(self.region_rows) < 2:
+                raise InvalidInputError(
+                    f"only {len(self.region_rows)} salient region(s) in the whole dataset; "
+                    "compare on more images, or use a segmenter that makes more regions"
+                )
+            features = self.featurize()
+            with self.progress.stage("clustering", 1) as tick:
+                clusters = s.clusterer.fit_predict(features, seed=s.seed)
+                tick(1)
+            images = self._image_table()
+            regions = pd.DataFrame(self.region_rows)
+            regions.insert(2, "cluster", clusters.astype(np.int64))
+            regions["difference"] = regions["mass_b"] - regions["mass_a"]
+            per_image = images.set_index("image")
+            for column in ("label", "target_a", "target_b", "correct_a", "correct_b"):
+                regions[column] = per_image.loc[regions["image"], column].to_numpy()
+            for column in ("correct_a", "correct_b"):
+                regions[column] = regions[column].astype("boolean")
+            table = cluster_table(
+                regions,
+                n_bootstrap=s.n_bootstrap,
+                confidence=s.confidence,
+                alpha=s.alpha,
+                seed=s.seed,
+            )
+            if s.causal is not None:
+                effects = self.causal_check(regions)
+                for column in next(iter(effects.values())):
+                    table[column] = [effects[int(c)][column] for c in table["cluster"]]
+                table["causal_images"] = table["causal_images"].astype(np.int64)
+            classes = class_table(regions, self.source.class_names)
+        return Comparison(
+            clusters=table.reset_index(drop=True),
+            regions=regions,
+            images=images,
+            classes=classes,
+            settings=s.describe(),
+            models={side: model.describe() for side, model in self.models.items()},
+            dataset={
+                "n_images": len(self.image_keys),
+                "class_names": self.source.class_names,
+                "skipped": list(self.source.skipped),
+                "image_shape": list(self._images([0]).shape[1:]),
+            },
+            store=str(self.store.root),
+            work={"attributed_a": self.attributed["a"], "attributed_b": self.attributed["b"]},
+        )
+
+    def _image_table(self) -> Any:
+        import pandas as pd
+
+        n = len(self.image_keys)
+        labels = self.labels if self.labels is not None else np.full(n, -1, dtype=np.int64)
+        known = labels >= 0
+        table = pd.DataFrame(
+            {
+                "image": np.arange(n),
+                "name": self.names,
+                "label": labels,
+                "pred_a": self.pred_a,
+                "pred_b": self.pred_b,
+                "target_a": self.targets["a"],
+                "target_b": self.b_to_a[self.targets["b"]],
+                "correct_a": pd.array(
+                    np.where(known, self.pred_a == labels, False), dtype="boolean"
+                ),
+                "correct_b": pd.array(
+                    np.where(known, self.pred_b == labels, False), dtype="boolean"
+                ),
+                "agree": self.pred_a == self.pred_b,
+                "probability_a": _softmax_at(self.outputs["a"], self.targets["a"]),
+                "probability_b": _softmax_at(self.outputs["b"], self.targets["b"]),
+            }
+        )
+        if not known.all():
+            table.loc[~known, ["correct_a", "correct_b"]] = pd.NA
+        scores = pd.DataFrame(self.image_scores)
+        table = pd.concat([table, scores], axis=1)
+        table["image_key"] = self.image_keys
+        table["map_key_a"] = self.map_keys["a"]
+        table["map_key_b"] = self.map_keys["b"]
+        table["segments_key"] = self.segment_keys
+        return table
+
+
+def _softmax_at(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    logits = outputs.astype(np.float64)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(logits)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return np.asarray(probabilities[np.arange(len(targets)), targets])

@@ -1,0 +1,208 @@
+"""Clusterers: k by silhouette, agreement with scikit-learn, tiny and degenerate inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from imacs.comparison.clustering import (
+    AgglomerativeClusterer,
+    Clusterer,
+    KMeansClusterer,
+    get_clusterer,
+)
+from imacs.errors import InvalidInputError
+
+CENTERS = np.array([[0.0, 0.0, 0.0], [12.0, 0.0, 0.0], [0.0, 12.0, 0.0], [0.0, 0.0, 12.0]])
+
+
+def blobs(n_samples: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    features, truth = make_blobs(
+        n_samples=n_samples, centers=CENTERS, cluster_std=0.6, random_state=seed
+    )
+    return features.astype(np.float32), truth
+
+
+def test_silhouette_picks_the_true_number_of_blobs() -> None:
+    features, truth = blobs()
+    clusterer = KMeansClusterer(k_range=(2, 8), n_init=4)
+    labels = clusterer.fit_predict(features, seed=0)
+    assert clusterer.chosen_k_ == 4
+    assert adjusted_rand_score(truth, labels) == 1.0
+    assert labels.dtype == np.int64
+    assert sorted(np.unique(labels)) == [0, 1, 2, 3]
+    assert sorted(clusterer.silhouette_scores_) == list(range(2, 9))
+    assert max(clusterer.silhouette_scores_, key=clusterer.silhouette_scores_.get) == 4
+
+
+def test_silhouette_scores_equal_scikit_learns_on_the_full_data() -> None:
+    features, _ = blobs(n_samples=120)
+    clusterer = KMeansClusterer(k_range=(2, 6), n_init=3)
+    clusterer.fit_predict(features, seed=5)
+    for k, score in clusterer.silhouette_scores_.items():
+        labels = KMeans(n_clusters=k, n_init=3, random_state=5).fit_predict(
+            features.astype(np.float64)
+        )
+        expected = silhouette_score(features.astype(np.float64), labels)
+        assert score == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_silhouette_sample_still_finds_the_blobs() -> None:
+    features, truth = blobs(n_samples=300)
+    clusterer = KMeansClusterer(k_range=(2, 6), n_init=3, silhouette_sample=60)
+    labels = clusterer.fit_predict(features, seed=1)
+    assert clusterer.chosen_k_ == 4
+    assert adjusted_rand_score(truth, labels) == 1.0
+
+
+def test_k_range_is_clipped_to_the_rows() -> None:
+    features = np.array([[0.0], [0.1], [5.0], [5.1], [10.0]])
+    clusterer = KMeansClusterer(k_range=(3, 20))
+    labels = clusterer.fit_predict(features, seed=0)
+    assert set(clusterer.silhouette_scores_) <= {3, 4}
+    assert clusterer.chosen_k_ == 3
+    assert adjusted_rand_score([0, 0, 1, 1, 2], labels) == 1.0
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: KMeansClusterer(k_range=(2, 5), n_init=3), lambda: AgglomerativeClusterer()]
+)
+def test_same_seed_same_labels(make) -> None:  # type: ignore[no-untyped-def]
+    features = np.random.default_rng(0).normal(size=(150, 5))
+    first, second = make(), make()
+    np.testing.assert_array_equal(
+        first.fit_predict(features, seed=3), second.fit_predict(features, seed=3)
+    )
+    if isinstance(first, KMeansClusterer):
+        assert first.silhouette_scores_ == second.silhouette_scores_
+
+
+def test_fixed_number_of_clusters_is_respected() -> None:
+    features, _ = blobs()
+    kmeans = KMeansClusterer(n_clusters=3)
+    labels = kmeans.fit_predict(features, seed=0)
+    assert sorted(np.unique(labels)) == [0, 1, 2]
+    assert kmeans.chosen_k_ == 3
+    assert kmeans.silhouette_scores_ == {}
+    expected = KMeans(n_clusters=3, n_init=10, random_state=0).fit_predict(
+        features.astype(np.float64)
+    )
+    assert adjusted_rand_score(expected, labels) == 1.0
+    agglomerative = AgglomerativeClusterer(n_clusters=7)
+    assert np.unique(agglomerative.fit_predict(features, seed=0)).size == 7
+
+
+@pytest.mark.parametrize("linkage", ["ward", "average"])
+def test_agglomerative_matches_scikit_learn_and_finds_the_blobs(linkage: str) -> None:
+    features, truth = blobs(n_samples=120)
+    labels = AgglomerativeClusterer(n_clusters=4, linkage=linkage).fit_predict(features, seed=0)
+    expected = AgglomerativeClustering(n_clusters=4, linkage=linkage).fit_predict(features)
+    assert adjusted_rand_score(expected, labels) == 1.0
+    assert adjusted_rand_score(truth, labels) == 1.0
+
+
+@pytest.mark.parametrize("n_rows", [1, 2])
+def test_fewer_than_three_rows_form_one_cluster(n_rows: int) -> None:
+    features = np.arange(n_rows * 2, dtype=np.float64).reshape(n_rows, 2)
+    clusterer = KMeansClusterer()
+    np.testing.assert_array_equal(clusterer.fit_predict(features, seed=0), np.zeros(n_rows))
+    assert clusterer.chosen_k_ == 1
+
+
+def test_three_rows_give_two_clusters() -> None:
+    clusterer = KMeansClusterer()
+    labels = clusterer.fit_predict(np.array([[0.0], [0.1], [9.0]]), seed=0)
+    assert clusterer.chosen_k_ == 2
+    assert adjusted_rand_score([0, 0, 1], labels) == 1.0
+
+
+@pytest.mark.parametrize(
+    "clusterer",
+    [KMeansClusterer(), KMeansClusterer(n_clusters=3), AgglomerativeClusterer(n_clusters=3)],
+    ids=["kmeans-auto", "kmeans-fixed", "agglomerative"],
+)
+def test_identical_rows_form_one_cluster(clusterer: Clusterer) -> None:
+    features = np.ones((10, 4), dtype=np.float32)
+    np.testing.assert_array_equal(clusterer.fit_predict(features, seed=0), np.zeros(10))
+
+
+def test_fewer_distinct_rows_than_clusters_caps_the_clusters() -> None:
+    features = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0]]), 4, axis=0)
+    labels = KMeansClusterer(n_clusters=3).fit_predict(features, seed=0)
+    assert sorted(np.unique(labels)) == [0, 1]
+    assert adjusted_rand_score(np.repeat([0, 1], 4), labels) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        (np.zeros(5), "shape"),
+        (np.zeros((0, 3)), "shape"),
+        (np.zeros((4, 0)), "shape"),
+        (np.array([[0.0, np.nan], [1.0, 1.0], [2.0, 2.0]]), "1 of 3 rows hold NaN or inf"),
+        (np.array([[np.inf], [1.0], [2.0]]), "NaN or inf"),
+        (np.array([["a"], ["b"]]), "real-valued"),
+    ],
+)
+def test_bad_features_are_rejected(features: np.ndarray, message: str) -> None:
+    for clusterer in (KMeansClusterer(), AgglomerativeClusterer(n_clusters=1)):
+        with pytest.raises(InvalidInputError, match=message):
+            clusterer.fit_predict(features, seed=0)
+
+
+def test_fewer_rows_than_fixed_clusters_is_an_error() -> None:
+    features = np.random.default_rng(0).normal(size=(5, 2))
+    with pytest.raises(InvalidInputError, match="needs at least 12 rows; got 5"):
+        AgglomerativeClusterer().fit_predict(features, seed=0)
+    with pytest.raises(InvalidInputError, match="needs at least 6 rows"):
+        KMeansClusterer(n_clusters=6).fit_predict(features, seed=0)
+
+
+def test_bad_seed_is_rejected() -> None:
+    with pytest.raises(InvalidInputError, match="seed"):
+        KMeansClusterer().fit_predict(np.zeros((4, 2)), seed=-1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: KMeansClusterer(n_clusters=0),
+        lambda: KMeansClusterer(k_range=(1, 5)),
+        lambda: KMeansClusterer(k_range=(6, 5)),
+        lambda: KMeansClusterer(k_range=3),
+        lambda: KMeansClusterer(n_init=0),
+        lambda: KMeansClusterer(silhouette_sample=2),
+        lambda: AgglomerativeClusterer(n_clusters=0),
+        lambda: AgglomerativeClusterer(linkage="centroid"),
+    ],
+)
+def test_bad_parameters_are_rejected(make) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInputError):
+        make()
+
+
+def test_parameters_read_back() -> None:
+    clusterer = KMeansClusterer(n_clusters=5, n_init=3)
+    assert clusterer.get_params() == {
+        "n_clusters": 5,
+        "k_range": (4, 20),
+        "n_init": 3,
+        "silhouette_sample": 5000,
+    }
+    assert repr(AgglomerativeClusterer()) == (
+        "AgglomerativeClusterer(n_clusters=12, linkage='ward')"
+    )
+
+
+def test_get_clusterer() -> None:
+    mine = AgglomerativeClusterer(n_clusters=3)
+    assert get_clusterer(mine) is mine
+    assert isinstance(get_clusterer("kmeans"), KMeansClusterer)
+    assert isinstance(get_clusterer("agglomerative"), AgglomerativeClusterer)
+    with pytest.raises(InvalidInputError, match="unknown clusterer 'dbscan'"):
+        get_clusterer("dbscan")
+    with pytest.raises(InvalidInputError, match="expected a Clusterer"):
+        get_clusterer(3)  # type: ignore[arg-type]
