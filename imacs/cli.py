@@ -337,6 +337,10 @@ def compare(
     config = load_config(config_path) if config_path else {
         "model_a": {}, "model_b": {}, "data": {}, "compare": {}
     }  # fmt: skip
+    source = config["data"]
+    data = data or source.get("path")
+    if not data:
+        raise click.UsageError("give --data or [data] path in --config")
     models = []
     for side, path, options in (("a", model_a, options_a), ("b", model_b, options_b)):
         section = config[f"model_{side}"]
@@ -350,10 +354,6 @@ def compare(
         if section.get("adapter"):
             kwargs["adapter"] = section["adapter"]
         models.append(imacs.load_model(path, **kwargs))
-    source = config["data"]
-    data = data or source.get("path")
-    if not data:
-        raise click.UsageError("give --data or [data] path in --config")
     settings = dict(config["compare"])
     _merge(settings, "method", method)
     if params:

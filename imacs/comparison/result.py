@@ -45,7 +45,10 @@ class Comparison:
     models: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
+    #: images attributed by this run per model (the rest were found in the store)
     work: dict[str, int] = field(default_factory=dict, compare=False)
+    #: seconds spent per stage by this run
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     # -- summaries ----------------------------------------------------------------------
 
@@ -139,6 +142,8 @@ class Comparison:
             "models": self.models,
             "dataset": self.dataset,
             "store": self.store,
+            "work": self.work,
+            "timings": self.timings,
         }
         (out / "comparison.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
         return out

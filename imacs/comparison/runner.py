@@ -22,6 +22,7 @@ the seed, so a resumed run ends with exactly the tables of an uninterrupted one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -498,23 +499,32 @@ class ComparisonRun:
         from imacs.comparison.statistics import class_table, cluster_table
 
         s = self.settings
+        timings: dict[str, float] = {}
+
+        def timed(stage: str, function: Callable[[], Any]) -> Any:
+            start = time.perf_counter()
+            result = function()
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+            return result
+
         with self.progress.running():
-            self.ingest()
-            self.check_models()
-            self.predict()
-            self.choose_targets()
-            self.attribute()
-            self.segment()
-            self.score()
+            timed("ingest", self.ingest)
+            timed("predict", self.check_models)
+            timed("predict", self.predict)
+            timed("predict", self.choose_targets)
+            timed("attribute", self.attribute)
+            timed("segment", self.segment)
+            timed("score", self.score)
             if len(self.region_rows) < 2:
                 raise InvalidInputError(
                     f"only {len(self.region_rows)} salient region(s) in the whole dataset; "
                     "compare on more images, or use a segmenter that makes more regions"
                 )
-            features = self.featurize()
+            features = timed("featurize", self.featurize)
             with self.progress.stage("clustering", 1) as tick:
-                clusters = s.clusterer.fit_predict(features, seed=s.seed)
+                clusters = timed("cluster", lambda: s.clusterer.fit_predict(features, seed=s.seed))
                 tick(1)
+            start = time.perf_counter()
             images = self._image_table()
             regions = pd.DataFrame(self.region_rows)
             regions.insert(2, "cluster", clusters.astype(np.int64))
@@ -531,12 +541,13 @@ class ComparisonRun:
                 alpha=s.alpha,
                 seed=s.seed,
             )
+            timings["statistics"] = time.perf_counter() - start
             if s.causal is not None:
-                effects = self.causal_check(regions)
+                effects = timed("causal", lambda: self.causal_check(regions))
                 for column in next(iter(effects.values())):
                     table[column] = [effects[int(c)][column] for c in table["cluster"]]
                 table["causal_images"] = table["causal_images"].astype(np.int64)
-            classes = class_table(regions, self.source.class_names)
+            classes = timed("statistics", lambda: class_table(regions, self.source.class_names))
         return Comparison(
             clusters=table.reset_index(drop=True),
             regions=regions,
@@ -552,6 +563,7 @@ class ComparisonRun:
             },
             store=str(self.store.root),
             work={"attributed_a": self.attributed["a"], "attributed_b": self.attributed["b"]},
+            timings=timings,
         )
 
     def _image_table(self) -> Any:

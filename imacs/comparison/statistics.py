@@ -45,7 +45,7 @@ CLUSTER_TABLE_COLUMNS = (
     "ci_low",
     "ci_high",
     "standard_error",
-    "standardized_difference",
+    "z_score",
     "p_value",
     "q_value",
     "significant",
@@ -122,8 +122,10 @@ def cluster_table(
 
     Columns (in :data:`CLUSTER_TABLE_COLUMNS` order), rows sorted by ``rank``:
 
-    - ``cluster``; ``rank``: 1 for the largest ``|standardized_difference|``, ties broken
-      by cluster id, NaN last;
+    - ``cluster``; ``rank``: significant clusters first, each group ordered by
+      ``|difference|`` (largest first), ties broken by cluster id. Every map is
+      L1-normalised per image and model, so ``difference`` is already on one scale for
+      every cluster, image and model: a share of the image's total attribution;
     - ``n_regions``, ``n_images`` (distinct); ``selected_a``, ``selected_b``,
       ``selected_both``: regions salient for A only, for B only, for both;
     - ``total_a``, ``total_b``: summed ``mass_a`` / ``mass_b``; ``mean_a``, ``mean_b``:
@@ -133,7 +135,7 @@ def cluster_table(
       ``difference``, resampling *images* with replacement (``n_bootstrap`` draws; a draw
       takes each image's regions as a block); ``standard_error``: the standard deviation
       of the bootstrap distribution;
-    - ``standardized_difference``: ``difference / standard_error``; 0.0 when
+    - ``z_score``: ``difference / standard_error``; 0.0 when
       ``difference`` is 0. When the bootstrap has no spread but the difference is not 0,
       the analytic standard error of the per-image mean differences (``std / sqrt(n)``)
       stands in, and when that is 0 too (every image shows the same difference) the
@@ -172,9 +174,12 @@ def cluster_table(
     result = pd.DataFrame(rows)
     result["q_value"] = benjamini_hochberg(result["p_value"].to_numpy())
     result["significant"] = result["q_value"].to_numpy() <= alpha
-    magnitude = np.abs(result["standardized_difference"].to_numpy(dtype=np.float64))
+    # significant clusters first, each group by the size of the difference: the
+    # z-score grows with the number of images, so ranking by it puts large clusters with
+    # trivial differences above small clusters with large ones
+    magnitude = np.abs(result["difference"].to_numpy(dtype=np.float64))
     order = np.lexsort(
-        (result["cluster"].to_numpy(), np.where(np.isnan(magnitude), np.inf, -magnitude))
+        (result["cluster"].to_numpy(), -magnitude, ~result["significant"].to_numpy())
     )
     result = result.iloc[order].reset_index(drop=True)
     result["rank"] = np.arange(1, len(result) + 1)
@@ -257,7 +262,7 @@ def _cluster_row(
         standardized = difference / standard_error
     elif n_images < 2:
         standardized = math.nan
-        notes.append("one image only: no standard error, standardized_difference is NaN")
+        notes.append("one image only: no standard error, z_score is NaN")
     else:
         analytic = float(np.std(image_means, ddof=1)) / math.sqrt(n_images)
         standardized = (
@@ -290,7 +295,7 @@ def _cluster_row(
         "ci_low": ci_low,
         "ci_high": ci_high,
         "standard_error": standard_error,
-        "standardized_difference": standardized,
+        "z_score": standardized,
         "p_value": p_value,
         "accuracy_a": _image_accuracy(group, "correct_a"),
         "accuracy_b": _image_accuracy(group, "correct_b"),

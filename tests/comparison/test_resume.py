@@ -81,7 +81,9 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     data = shortcut_digits(test[:N_IMAGES], shortcut=False, seed=3)
     model_a, model_b = planted_models()
     calls_a, calls_b = counting(model_a), counting(model_b)
-    resumed = imacs.compare(model_a, model_b, data.images, data.labels, store=store_path, **SETTINGS)
+    resumed = imacs.compare(
+        model_a, model_b, data.images, data.labels, store=store_path, **SETTINGS
+    )
     redone = resumed.work["attributed_a"] + resumed.work["attributed_b"]
     assert redone == 2 * N_IMAGES - finished
     assert sum(calls_a) + sum(calls_b) == N_STEPS * redone

@@ -140,7 +140,7 @@ def test_planted_difference_ranks_first_is_significant_and_covered_by_its_interv
     assert 0 < top["ci_low"] <= delta <= top["ci_high"]
     assert top["difference"] == pytest.approx(delta, abs=3 * top["standard_error"])
     others = table.iloc[1:]
-    assert (others["standardized_difference"].abs() < abs(top["standardized_difference"])).all()
+    assert (others["z_score"].abs() < abs(top["z_score"])).all()
     assert ((others["ci_low"] <= 0) & (others["ci_high"] >= 0)).all()
 
 
@@ -160,9 +160,7 @@ def test_support_and_totals_match_the_regions() -> None:
         assert got["mean_a"] == pytest.approx(members["mass_a"].mean(), rel=1e-12)
         assert got["mean_b"] == pytest.approx(members["mass_b"].mean(), rel=1e-12)
         assert got["difference"] == pytest.approx(got["mean_b"] - got["mean_a"], abs=1e-15)
-        assert got["standardized_difference"] == pytest.approx(
-            got["difference"] / got["standard_error"]
-        )
+        assert got["z_score"] == pytest.approx(got["difference"] / got["standard_error"])
         assert got["ci_low"] <= got["difference"] <= got["ci_high"]
 
 
@@ -170,12 +168,12 @@ def test_identical_masses_show_no_difference() -> None:
     regions = make_regions()
     regions["mass_b"] = regions["mass_a"]
     table = cluster_table(regions, n_bootstrap=300)
-    for name in ("difference", "ci_low", "ci_high", "standard_error", "standardized_difference"):
+    for name in ("difference", "ci_low", "ci_high", "standard_error", "z_score"):
         assert (table[name] == 0.0).all(), name
     assert (table["p_value"] == 1.0).all()
     assert (table["q_value"] == 1.0).all()
     assert not table["significant"].any()
-    # every |standardized_difference| ties at 0: ranks follow the cluster id
+    # every |z_score| ties at 0: ranks follow the cluster id
     assert list(table["cluster"]) == [0, 1, 2, 3]
 
 
@@ -269,7 +267,7 @@ def test_accuracy_counts_each_image_once() -> None:
     assert without[["accuracy_a", "accuracy_b"]].isna().all().all()
 
 
-def test_single_image_cluster_is_untested_and_ranked_last() -> None:
+def test_single_image_cluster_is_untested_and_ranked_after_significant_ones() -> None:
     regions = make_regions(n_images=20, n_clusters=2, planted=0, delta=0.01)
     lone = pd.DataFrame(
         {
@@ -283,13 +281,14 @@ def test_single_image_cluster_is_untested_and_ranked_last() -> None:
         }
     )
     table = cluster_table(pd.concat([regions, lone], ignore_index=True), n_bootstrap=200)
-    last = table.iloc[-1]
-    assert last["cluster"] == 5 and last["rank"] == 3
+    last = table.set_index("cluster").loc[5]
+    significant = table[table["significant"]]
+    assert len(significant) and (significant["rank"] < last["rank"]).all()
     assert last["p_value"] == 1.0
-    assert math.isnan(last["standardized_difference"])
+    assert math.isnan(last["z_score"])
     assert last["ci_low"] == last["ci_high"] == pytest.approx(0.45)
     assert "fewer than 2 images" in last["note"]
-    assert (table.iloc[:-1]["note"] == "").all()
+    assert (table[table["cluster"] != 5]["note"] == "").all()
 
 
 def test_a_difference_without_spread_standardizes_to_infinity() -> None:
@@ -306,8 +305,8 @@ def test_a_difference_without_spread_standardizes_to_infinity() -> None:
     table = cluster_table(regions, n_bootstrap=100)
     assert list(table["cluster"]) == [0, 1]
     assert table.iloc[0]["standard_error"] == 0.0
-    assert table.iloc[0]["standardized_difference"] == -math.inf
-    assert table.iloc[1]["standardized_difference"] == 0.0
+    assert table.iloc[0]["z_score"] == -math.inf
+    assert table.iloc[1]["z_score"] == 0.0
 
 
 def test_empty_regions_give_an_empty_table_with_the_columns() -> None:
