@@ -11,6 +11,7 @@ run them again.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -73,3 +74,13 @@ def planted_models(*, seed: int = 0, delay: float = 0.0) -> tuple[FunctionAdapte
     model_a = FunctionAdapter(predict_a, gradients_a, fingerprint=f"planted-a:{seed}")
     model_b = FunctionAdapter(predict_b, gradients_b, fingerprint=f"planted-b:{seed}")
     return model_a, model_b
+
+
+def patch_share(comparison: Any, cluster: int) -> float:
+    """The share of a cluster's region pixels that lie inside the planted patch."""
+    inside = total = 0
+    for row in comparison.regions[comparison.regions["cluster"] == cluster].itertuples():
+        mask = comparison.segments(row.image) == row.region
+        inside += int(mask[:PATCH, :PATCH].sum())
+        total += int(mask.sum())
+    return inside / total

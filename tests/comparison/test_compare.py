@@ -14,10 +14,10 @@ from PIL import Image
 import imacs
 from imacs.adapters.function import FunctionAdapter
 from imacs.comparison.executor import InProcessExecutor
-from imacs.demo.data import PATCH, shortcut_digits, split_indices
+from imacs.demo.data import shortcut_digits, split_indices
 from imacs.errors import InvalidInputError, StoreError
 from imacs.store import MARKER
-from imacs.testing.planted import planted_models
+from imacs.testing.planted import patch_share, planted_models
 
 N_IMAGES = 96
 FAST = {"method_params": {"n_steps": 8}, "n_bootstrap": 200, "progress": False}
@@ -38,16 +38,6 @@ def models() -> tuple[FunctionAdapter, FunctionAdapter]:
 def comparison(data: Any, models: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     store = tmp_path_factory.mktemp("store")
     return imacs.compare(*models, data.images, data.labels, store=store, **FAST)
-
-
-def patch_share(comparison: Any, cluster: int) -> float:
-    """The share of a cluster's region pixels that lie inside the planted patch."""
-    inside = total = 0
-    for row in comparison.regions[comparison.regions["cluster"] == cluster].itertuples():
-        mask = comparison.segments(row.image) == row.region
-        inside += int(mask[:PATCH, :PATCH].sum())
-        total += int(mask.sum())
-    return inside / total
 
 
 def test_the_planted_shortcut_is_the_top_cluster(comparison: Any) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import imacs
-from imacs.demo.data import PATCH, shortcut_digits, split_indices
+from imacs.demo.data import shortcut_digits, split_indices
+from imacs.testing.planted import patch_share
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
@@ -45,15 +46,6 @@ def trained(seed: int, shortcut: bool, model_seed: int) -> Any:
 def held_out(seed: int) -> Any:
     _, test = split_indices()
     return shortcut_digits(test[:N_TEST], shortcut=False, seed=1000 + seed)
-
-
-def patch_share(comparison: Any, cluster: int) -> float:
-    inside = total = 0
-    for row in comparison.regions[comparison.regions["cluster"] == cluster].itertuples():
-        mask = comparison.segments(row.image) == row.region
-        inside += int(mask[:PATCH, :PATCH].sum())
-        total += int(mask.sum())
-    return inside / total
 
 
 @cache
