@@ -41,8 +41,13 @@ def target_probabilities(
     Probabilities, not logits, because the two models' logit scales differ while a drop
     in probability reads the same for both.
     """
-    outputs = model.predict(images, batch_size=batch_size).astype(np.float64)
-    outputs -= outputs.max(axis=1, keepdims=True)
-    probabilities = np.exp(outputs)
+    return softmax_at(model.predict(images, batch_size=batch_size), targets)
+
+
+def softmax_at(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Softmax probability of each row's target class, ``(N,)`` float64."""
+    logits = outputs.astype(np.float64)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(logits)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
-    return probabilities[np.arange(len(targets)), targets]
+    return np.asarray(probabilities[np.arange(len(targets)), targets])

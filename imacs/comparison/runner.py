@@ -32,7 +32,7 @@ import numpy as np
 
 from imacs.adapters.base import ModelAdapter
 from imacs.attribution.base import AttributionMethod
-from imacs.comparison.causal import fill_regions, target_probabilities
+from imacs.comparison.causal import fill_regions, softmax_at, target_probabilities
 from imacs.comparison.clustering import Clusterer
 from imacs.comparison.executor import Executor, InProcessExecutor
 from imacs.comparison.result import Comparison
@@ -481,7 +481,7 @@ class ComparisonRun:
                 hidden = np.stack(masked)
                 effects[int(cluster)] = {"causal_images": float(len(images))}
                 for side, model in self.models.items():
-                    before = _softmax_at(self.outputs[side][images], self.targets[side][images])
+                    before = softmax_at(self.outputs[side][images], self.targets[side][images])
                     after = target_probabilities(
                         model, hidden, self.targets[side][images], batch_size=s.batch_size
                     )
@@ -588,8 +588,8 @@ class ComparisonRun:
                     np.where(known, self.pred_b == labels, False), dtype="boolean"
                 ),
                 "agree": self.pred_a == self.pred_b,
-                "probability_a": _softmax_at(self.outputs["a"], self.targets["a"]),
-                "probability_b": _softmax_at(self.outputs["b"], self.targets["b"]),
+                "probability_a": softmax_at(self.outputs["a"], self.targets["a"]),
+                "probability_b": softmax_at(self.outputs["b"], self.targets["b"]),
             }
         )
         if not known.all():
@@ -601,11 +601,3 @@ class ComparisonRun:
         table["map_key_b"] = self.map_keys["b"]
         table["segments_key"] = self.segment_keys
         return table
-
-
-def _softmax_at(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    logits = outputs.astype(np.float64)
-    logits = logits - logits.max(axis=1, keepdims=True)
-    probabilities = np.exp(logits)
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
-    return np.asarray(probabilities[np.arange(len(targets)), targets])
