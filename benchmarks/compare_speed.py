@@ -8,7 +8,8 @@ prints per run:
 - the time of each stage, and the stages after attribution (segment, score, featurize,
   cluster, statistics) as a share of the attribution time (target: at most 20%);
 - seconds per image, which stays flat when the runtime grows linearly;
-- the peak resident memory the comparison added on top of the loaded data and models.
+- the peak resident memory the comparison added on top of the loaded data and models,
+  sampled every 20 ms while it runs.
 
     .venv/bin/python benchmarks/compare_speed.py            # about 3 minutes on 2 CPU cores
     .venv/bin/python benchmarks/compare_speed.py --sizes 250 --steps 16   # a quick look
@@ -30,7 +31,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 AFTER_ATTRIBUTION = ("segment", "score", "featurize", "cluster", "statistics")
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, threading, time
 import numpy as np
 import torch
 import imacs
@@ -48,17 +49,32 @@ while sum(len(p) for p in parts) < n_images:
     seed += 1
 images = np.concatenate(parts)[:n_images]
 labels = np.tile(shortcut_digits(shortcut=False).labels, seed)[:n_images]
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def rss_mib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+# the peak is sampled during the comparison only, above the resident memory just before
+# it (the data and both models are loaded by then)
+before, peak, running = rss_mib(), [0.0], [True]
+def watch():
+    while running[0]:
+        peak[0] = max(peak[0], rss_mib())
+        time.sleep(0.02)
+watcher = threading.Thread(target=watch, daemon=True)
+watcher.start()
 start = time.perf_counter()
 comparison = imacs.compare(
     model_a, model_b, images, labels, store=folder + f"/store-{n_images}",
     method_params={"n_steps": n_steps}, progress=False,
 )
 total = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+running[0] = False
+watcher.join()
 print(json.dumps({
     "n_images": n_images, "total_s": total, "timings": comparison.timings,
-    "peak_added_mib": (peak - before) / 1024, "n_regions": len(comparison.regions),
+    "peak_added_mib": peak[0] - before, "n_regions": len(comparison.regions),
     "n_clusters": len(comparison.clusters),
     "top_cluster_difference": float(comparison.clusters.iloc[0]["difference"]),
 }))

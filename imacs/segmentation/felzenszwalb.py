@@ -240,7 +240,10 @@ class Felzenszwalb(Segmenter):
     resize_to:
         ``(height, width)`` to segment at; default ``(224, 224)`` (XRAI's). ``None``
         segments at the image's own size, the sensible choice for tiny images (then lower
-        ``min_size`` too: 150 pixels is a large part of a 32x32 image).
+        ``min_size`` too: 150 pixels is a large part of a 32x32 image). ``"auto"``
+        resizes images larger than 224x224 to it and segments smaller ones at their own
+        size with ``min_size`` scaled by their area and ``sigma`` by their side, so both
+        keep their meaning in pixels of a 224x224 image.
     value_range:
         ``(low, high)`` the image is rescaled to first, so that ``scale`` means the same
         for every pixel range; default ``(-1.0, 1.0)`` (XRAI's). ``None`` keeps the values.
@@ -274,16 +277,20 @@ class Felzenszwalb(Segmenter):
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
         shape = (image.shape[0], image.shape[1])
-        resize_to, min_size = self.resize_to, self.min_size
+        resize_to, min_size, sigma = self.resize_to, self.min_size, self.sigma
         if isinstance(resize_to, str):  # "auto"
             reference = XRAI_RESIZE[0] * XRAI_RESIZE[1]
             if shape[0] * shape[1] > reference:
                 resize_to = XRAI_RESIZE
             else:
+                # min_size counts pixels and sigma is a length, both in pixels of the
+                # 224x224 image: scale them by area and by side to keep their meaning
                 resize_to = None
-                min_size = max(1, round(self.min_size * shape[0] * shape[1] / reference))
+                area = shape[0] * shape[1] / reference
+                min_size = max(1, round(self.min_size * area))
+                sigma = self.sigma * float(np.sqrt(area))
         normalized = normalize_image(image, self.value_range, resize_to)
-        return _segment_normalized(normalized, shape, self.scale, self.sigma, min_size)
+        return _segment_normalized(normalized, shape, self.scale, sigma, min_size)
 
 
 @hookimpl

@@ -40,7 +40,7 @@ def test_silhouette_picks_the_true_number_of_blobs() -> None:
 
 def test_silhouette_scores_equal_scikit_learns_on_the_full_data() -> None:
     features, _ = blobs(n_samples=120)
-    clusterer = KMeansClusterer(k_range=(2, 6), n_init=3)
+    clusterer = KMeansClusterer(k_range=(2, 6), search_n_init=3)
     clusterer.fit_predict(features, seed=5)
     for k, score in clusterer.silhouette_scores_.items():
         labels = KMeans(n_clusters=k, n_init=3, random_state=5).fit_predict(
@@ -56,6 +56,16 @@ def test_a_silhouette_sample_still_finds_the_blobs() -> None:
     labels = clusterer.fit_predict(features, seed=1)
     assert clusterer.chosen_k_ == 4
     assert adjusted_rand_score(truth, labels) == 1.0
+
+
+def test_the_chosen_k_is_refitted_on_all_rows_with_n_init_restarts() -> None:
+    features, _ = blobs(n_samples=300)
+    clusterer = KMeansClusterer(k_range=(2, 6), n_init=7, search_n_init=1, silhouette_sample=50)
+    labels = clusterer.fit_predict(features, seed=3)
+    expected = KMeans(n_clusters=clusterer.chosen_k_, n_init=7, random_state=3).fit_predict(
+        features.astype(np.float64)
+    )
+    assert np.array_equal(labels, expected)
 
 
 def test_k_range_is_clipped_to_the_rows() -> None:
@@ -175,6 +185,7 @@ def test_bad_seed_is_rejected() -> None:
         lambda: KMeansClusterer(k_range=3),
         lambda: KMeansClusterer(n_init=0),
         lambda: KMeansClusterer(silhouette_sample=2),
+        lambda: KMeansClusterer(search_n_init=0),
         lambda: AgglomerativeClusterer(n_clusters=0),
         lambda: AgglomerativeClusterer(linkage="centroid"),
     ],
@@ -190,7 +201,8 @@ def test_parameters_read_back() -> None:
         "n_clusters": 5,
         "k_range": (4, 20),
         "n_init": 3,
-        "silhouette_sample": 5000,
+        "silhouette_sample": 2000,
+        "search_n_init": 3,
     }
     assert repr(AgglomerativeClusterer()) == (
         "AgglomerativeClusterer(n_clusters=12, linkage='ward')"

@@ -72,9 +72,8 @@ def test_the_planted_shortcut_is_found_in_nine_of_ten_seeds(store: str) -> None:
 
 
 def test_seed_noise_is_far_below_the_planted_difference(store: str) -> None:
-    # The target is a planted difference at least 5 times the largest seed-noise difference
-    # in 9 of 10 seeds; it holds in 8 (see docs/comparison.md). This guards the level
-    # reached: 9 of 10 seeds at least 4 times, and the median seed at least 5 times.
+    # A planted difference at least 5 times the largest seed-noise difference in 9 of 10
+    # seeds. Measured: 4.4 to 50.9, median 14.1 (docs/comparison.md).
     ratios = []
     for seed in SEEDS:
         data = held_out(seed)
@@ -85,8 +84,7 @@ def test_seed_noise_is_far_below_the_planted_difference(store: str) -> None:
         planted_top = abs(planted(seed, store).clusters.iloc[0]["difference"])
         ratios.append(float(planted_top / largest))
     print("planted / largest seed-noise difference per seed:", np.round(ratios, 1))
-    assert sorted(ratios)[1] >= 4, ratios
-    assert np.median(ratios) >= 5, ratios
+    assert sorted(ratios)[1] >= 5, ratios
 
 
 def test_a_network_compared_with_itself_has_no_significant_cluster(store: str) -> None:

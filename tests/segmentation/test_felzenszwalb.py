@@ -87,6 +87,37 @@ def test_segmenter_at_native_size_is_skimage_on_the_rescaled_image() -> None:
     assert np.array_equal(segmenter.segment(image), labels)  # deterministic
 
 
+def test_auto_segments_small_images_at_their_size_with_scaled_min_size_and_sigma() -> None:
+    image = natural_image("coffee", (32, 48))
+    area = 32 * 48 / 224**2
+    labels = Felzenszwalb(resize_to="auto").segment(image)
+    expected = felzenszwalb(
+        normalize_image(image, (-1.0, 1.0), None),
+        scale=100,
+        sigma=0.8 * np.sqrt(area),
+        min_size=round(150 * area),
+    )
+    assert np.array_equal(labels, expected)
+
+
+def test_auto_resizes_large_images_as_xrai_does() -> None:
+    image = natural_image("astronaut", (240, 230))
+    auto = Felzenszwalb(resize_to="auto").segment(image)
+    assert np.array_equal(auto, Felzenszwalb().segment(image))
+
+
+def test_auto_keeps_the_demo_patch_one_segment() -> None:
+    from imacs.demo.data import PATCH, shortcut_digits
+
+    data = shortcut_digits(np.arange(20), shortcut=False, seed=1)
+    segmenter = Felzenszwalb(resize_to="auto")
+    for image in data.images:
+        labels = segmenter.segment(image)
+        patch = labels[:PATCH, :PATCH]
+        assert np.unique(patch).size == 1  # the whole patch is one segment
+        assert np.sum(labels == patch[0, 0]) == PATCH * PATCH  # and nothing else
+
+
 def test_segmenter_keeps_its_parameters_and_is_registered() -> None:
     segmenter = Felzenszwalb(scale=30, min_size=5, resize_to=None, value_range=None)
     assert segmenter.get_params() == {
