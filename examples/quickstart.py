@@ -1,8 +1,9 @@
 """Load a PyTorch and a Keras model through one contract and compare their answers.
 
-This is what `make demo` runs: it loads the two example digit classifiers shipped in
-examples/models (retrain them with examples/train_example_models.py), predicts on digits
-neither saw in training, takes input gradients from both, and lists the installed plugins.
+Run it with `.venv/bin/python examples/quickstart.py`: it loads the two example digit
+classifiers shipped in examples/models (retrain them with
+examples/train_example_models.py), predicts on digits neither saw in training, takes
+input gradients from both, and lists the installed plugins.
 """
 
 from __future__ import annotations

@@ -255,7 +255,7 @@ def _merge(config: dict[str, Any], key: str, value: Any) -> None:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Folder for the tables (CSV and JSON) and comparison.json.",
+    help="Folder for report.html, the figures, the tables and comparison.json.",
 )
 @click.option(
     "--config",
@@ -300,6 +300,15 @@ def _merge(config: dict[str, Any], key: str, value: Any) -> None:
     help="Folder that keeps results between runs [default: $IMACS_STORE or ~/.cache/imacs/store].",
 )
 @click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["csv", "json", "parquet"]),
+    help="Table format, repeatable [default: csv and json]; parquet needs pyarrow.",
+)
+@click.option("--no-report", is_flag=True, help="Do not write report.html.")
+@click.option("--no-figures", is_flag=True, help="Do not write the PNG and SVG figures.")
+@click.option(
     "--model-a-option", "options_a", multiple=True, metavar="KEY=VALUE", help="Adapter option."
 )
 @click.option(
@@ -325,6 +334,9 @@ def compare(
     size: str | None,
     skip_unreadable: bool,
     store: str | None,
+    formats: tuple[str, ...],
+    no_report: bool,
+    no_figures: bool,
     options_a: tuple[str, ...],
     options_b: tuple[str, ...],
 ) -> None:
@@ -385,9 +397,42 @@ def compare(
         class_names=source.get("class_names"),
         **settings,
     )
-    written = comparison.save(out_dir)
+    written = comparison.save(
+        out_dir, report=not no_report, figures=not no_figures, formats=formats or ("csv", "json")
+    )
     click.echo(repr(comparison))
     click.echo(f"tables written to {written}")
+    if (written / "report.html").is_file() and not no_report:
+        click.echo(f"report: {written / 'report.html'} (open it in a browser)")
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    default="imacs-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the report, the tables and the store of results.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything random.")
+@click.option("--quiet", is_flag=True, help="No progress; print only the result.")
+def demo(out_dir: str, seed: int, quiet: bool) -> None:
+    """Train a PyTorch and a Keras CNN, one on digits with a planted shortcut, and compare them.
+
+    Model B learns to read the label off a corner patch; the report's top cluster is
+    that patch. Takes about a minute on a laptop CPU; a rerun reuses the stored results.
+    """
+    from imacs.demo.run import run_demo
+
+    out = Path(out_dir)
+    comparison = run_demo(out, seed=seed, progress=not quiet)
+    report = out / "report.html"
+    click.echo(repr(comparison))
+    if report.is_file():
+        click.echo(f"report: {report} (open it in a browser)")
+    else:
+        click.echo(f"tables written to {out}")
 
 
 def main() -> None:

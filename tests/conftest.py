@@ -1,9 +1,10 @@
-"""Shared fixtures: throwaway plugin distributions found through real entry points."""
+"""Shared fixtures: throwaway plugin distributions, and one run of ``imacs demo``."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -68,3 +69,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # in CI a skip can only mean a missing dependency hiding a feature's test
     if os.environ.get("CI") and _skipped(session.config) and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def run_demo_cli(out: Path) -> subprocess.CompletedProcess[str]:
+    """``imacs demo --out out`` in a fresh interpreter: what ``make demo`` runs."""
+    return subprocess.run(
+        [sys.executable, "-m", "imacs.cli", "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The demo's output folder and its process, run once for every test that reads it."""
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    out = tmp_path_factory.mktemp("demo") / "imacs-demo"
+    return out, run_demo_cli(out)

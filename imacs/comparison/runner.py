@@ -116,10 +116,11 @@ def _plain(value: Any) -> Any:
 
 
 class Progress:
-    """Progress bars per stage, or nothing (``enabled=False``)."""
+    """Progress bars per stage, or nothing (``enabled=False``); ``transient`` ones vanish."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, *, transient: bool = False):
         self.enabled = enabled
+        self.transient = transient
         self._progress: Any = None
 
     @contextmanager
@@ -143,7 +144,7 @@ class Progress:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         )
-        with RichProgress(*columns) as progress:
+        with RichProgress(*columns, transient=self.transient) as progress:
             self._progress = progress
             try:
                 yield self

@@ -7,6 +7,7 @@ parameters). Images are taken in [0, 1], channel-last.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,17 @@ LEARNING_RATE = 5e-3
 
 
 def train_torch_cnn(
-    images: np.ndarray, labels: np.ndarray, *, seed: int = 0, epochs: int = EPOCHS
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    epochs: int = EPOCHS,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> Any:
-    """A ``torch.nn.Module`` trained on channel-last images in [0, 1]; eval mode."""
+    """A ``torch.nn.Module`` trained on channel-last images in [0, 1]; eval mode.
+
+    ``on_epoch(n)`` is called after each epoch with the number of epochs done.
+    """
     import torch
     from torch import nn
 
@@ -47,18 +56,28 @@ def train_torch_cnn(
     optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     generator = torch.Generator().manual_seed(seed)
     with torch.enable_grad():
-        for _ in range(epochs):
+        for epoch in range(epochs):
             for batch in torch.randperm(len(x), generator=generator).split(BATCH):
                 optimiser.zero_grad()
                 nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
                 optimiser.step()
+            if on_epoch is not None:
+                on_epoch(epoch + 1)
     return model.eval()
 
 
 def train_keras_cnn(
-    images: np.ndarray, labels: np.ndarray, *, seed: int = 0, epochs: int = EPOCHS
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    epochs: int = EPOCHS,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> Any:
-    """A ``keras.Model`` of the same shape, trained on channel-last images in [0, 1]."""
+    """A ``keras.Model`` of the same shape, trained on channel-last images in [0, 1].
+
+    ``on_epoch(n)`` is called after each epoch with the number of epochs done.
+    """
     import keras
 
     check_seed(seed)
@@ -80,5 +99,18 @@ def train_keras_cnn(
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    model.fit(images, labels, batch_size=BATCH, epochs=epochs, verbose=0, shuffle=True)
+    callbacks = []
+    if on_epoch is not None:
+        callbacks.append(
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, _logs: on_epoch(epoch + 1))
+        )
+    model.fit(
+        images,
+        labels,
+        batch_size=BATCH,
+        epochs=epochs,
+        verbose=0,
+        shuffle=True,
+        callbacks=callbacks,
+    )
     return model

@@ -68,10 +68,19 @@ def test_a_torch_model_against_a_keras_model_from_files(tmp_path: Path) -> None:
             str(tmp_path / "out"),
             "--store",
             str(tmp_path / "store"),
+            "--format",
+            "json",
+            "--format",
+            "parquet",
         ],
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "tables written to" in result.output
+    out = tmp_path / "out"
+    assert f"report: {out / 'report.html'}" in result.output
+    for name in ("report.html", "summary.png", "summary.svg", "clusters.parquet"):
+        assert (out / name).is_file(), name
+    assert not (out / "clusters.csv").exists()  # only the formats asked for
     meta = json.loads((tmp_path / "out" / "comparison.json").read_text())
     assert meta["models"]["a"]["framework"] != meta["models"]["b"]["framework"]
     assert meta["dataset"]["class_names"] == [str(k) for k in range(10)]

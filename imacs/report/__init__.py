@@ -1,0 +1,1 @@
+"""What a person looks at: the HTML report, the static figures and the notebook summary."""

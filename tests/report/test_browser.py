@@ -1,0 +1,373 @@
+"""The HTML report in a real browser: headless Chromium opens it from disk and clicks through.
+
+:func:`check_report` is the whole walk through a report, for any report file; the tests
+run it on the report ``imacs demo`` writes and on reports of the planted NumPy
+comparison. :func:`save_screenshot` saves a picture of any view of a report, e.g. for
+the docs::
+
+    python tests/report/test_browser.py report.html docs/report.png --route "#cluster/3"
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imacs.testing.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+
+TIMEOUT_MS = 15_000
+
+#: JS: whether a canvas (or img) shows something: a size, opaque pixels, more than one colour
+DRAWN = """(node) => {
+  if (node.tagName === 'IMG') return node.complete && node.naturalWidth > 0;
+  if (!node.width || !node.height) return false;
+  const data = node.getContext('2d').getImageData(0, 0, node.width, node.height).data;
+  let opaque = 0, low = 765, high = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] === 0) continue;
+    opaque++;
+    const v = data[i] + data[i + 1] + data[i + 2];
+    low = Math.min(low, v);
+    high = Math.max(high, v);
+  }
+  return opaque > 0 && high > low;
+}"""
+
+
+def chromium_path() -> str:
+    """Debian's Chromium, or a failure that says how to install it (never a skip)."""
+    found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if found is None:
+        pytest.fail(
+            f"the report's browser tests need Chromium at {CHROMIUM}; install Debian's "
+            "package: apt-get install -y chromium",
+            pytrace=False,
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
+        yield launched
+        launched.close()
+
+
+class PageWatch:
+    """A page that records console errors, page errors, dialogs and outside requests."""
+
+    def __init__(self, browser: Any, report: Path):
+        self.url = report.resolve().as_uri()
+        self.page = browser.new_page(viewport=VIEWPORT)
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        self.page.on("dialog", self._dialog)
+        self.page.on("request", self._request)
+
+    def _console(self, message: Any) -> None:
+        if message.type in ("error", "assert"):
+            self.errors.append(f"console {message.type}: {message.text}")
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def _request(self, request: Any) -> None:
+        url = request.url.split("#")[0]
+        if url != self.url and not url.startswith("data:"):
+            self.requests.append(url)
+
+    def open(self, route: str = "") -> Any:
+        self.page.goto(self.url + route)
+        self.page.wait_for_selector("body[data-ready=true]", state="attached")
+        return self.page
+
+    def assert_clean(self) -> None:
+        assert not self.errors, self.errors
+        assert not self.dialogs, f"the page opened dialogs: {self.dialogs}"
+        assert not self.requests, f"the page fetched from outside the file: {self.requests}"
+
+
+def drawn(page: Any, selector: str) -> bool:
+    return bool(page.locator(selector).first.evaluate(DRAWN))
+
+
+def check_report(browser: Any, report: Path, screenshot: Path | None = None) -> dict[str, Any]:
+    """Walk through a report the way a reader does, asserting as it goes.
+
+    Opens ``report`` from disk, finds the ranked clusters, opens the top one, pages and
+    filters its tiles, opens an image, checks that every drill-down canvas is drawn, goes
+    back, and checks that nothing was fetched and nothing logged an error. Saves a
+    screenshot of the image view to ``screenshot`` when given. Returns what it saw.
+    """
+    watch = PageWatch(browser, report)
+    page = watch.open()
+    try:
+        overview = page.get_by_test_id("overview")
+        assert overview.is_visible()
+        assert "accuracy of A" in overview.inner_text()
+        rows = page.get_by_test_id("cluster-list").get_by_test_id("cluster-row")
+        n_clusters = rows.count()
+        assert n_clusters >= 1
+        ranks = [int(r) for r in rows.evaluate_all("rows => rows.map(r => r.dataset.rank)")]
+        assert ranks == list(range(1, n_clusters + 1))
+        assert page.get_by_test_id("agreement").locator("figure.histogram").count() >= 1
+        first_exemplar = rows.first.locator("canvas.exemplar").first
+        first_exemplar.scroll_into_view_if_needed()
+        page.wait_for_function("() => document.querySelector('canvas.exemplar').dataset.ready")
+        assert first_exemplar.evaluate(DRAWN)
+
+        # the top cluster, by clicking its row
+        top = rows.first
+        cluster = top.get_attribute("data-cluster")
+        top.locator("td.rank").click()
+        view = page.get_by_test_id("cluster-view")
+        view.wait_for(state="visible")
+        page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+        assert page.evaluate("location.hash") == f"#cluster/{cluster}"
+        assert not page.get_by_test_id("overview").is_visible()
+        tiles = view.get_by_test_id("region-tile")
+        n_tiles = tiles.count()
+        assert n_tiles >= 1
+        assert all(tiles.nth(k).locator("canvas").evaluate(DRAWN) for k in range(n_tiles))
+
+        # paging and filtering keep only the current page's tiles in the DOM
+        info = view.get_by_test_id("page-info").first.inner_text()
+        if not info.endswith("of 1"):
+            view.get_by_test_id("page-next").first.click()
+            page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+            assert "page 2" in view.get_by_test_id("page-info").first.inner_text()
+            assert tiles.count() <= n_tiles
+            view.get_by_test_id("page-prev").first.click()
+            page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+        for name in ("filter-selected-by", "filter-correct", "filter-class"):
+            options = view.get_by_test_id(name).locator("option")
+            values = options.evaluate_all("options => options.map(o => o.value)")
+            assert values[0] == "all" and len(values) >= 2
+            for value in values[1:]:
+                view.get_by_test_id(name).select_option(value)
+                page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+                assert tiles.count() <= n_tiles
+            view.get_by_test_id(name).select_option("all")
+            page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+        assert tiles.count() == n_tiles
+
+        # one image, by clicking a tile
+        tile = tiles.first
+        image = tile.get_attribute("data-image")
+        tile.click()
+        image_view = page.get_by_test_id("image-view")
+        image_view.wait_for(state="visible")
+        page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        assert page.evaluate("location.hash").startswith(f"#image/{image}")
+        for testid in ("drill-image", "drill-map-a", "drill-map-b", "drill-diff"):
+            target = image_view.get_by_test_id(testid)
+            assert target.is_visible(), testid
+            assert drawn(page, f"[data-testid={testid}]"), f"{testid} is blank"
+        facts = image_view.inner_text()
+        assert "prediction" in facts and "spearman" in facts
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
+
+        # Back returns to the cluster, then to the list
+        page.go_back()
+        view.wait_for(state="visible")
+        page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+        page.go_back()
+        page.get_by_test_id("overview").wait_for(state="visible")
+        watch.assert_clean()
+        return {"clusters": n_clusters, "tiles": n_tiles, "cluster": cluster, "image": image}
+    finally:
+        watch.page.close()
+
+
+def save_screenshot(
+    browser: Any,
+    report: Path,
+    out: Path,
+    *,
+    route: str = "",
+    full_page: bool = True,
+    width: int = VIEWPORT["width"],
+    height: int = VIEWPORT["height"],
+) -> Path:
+    """Save a PNG of ``report`` at ``route`` (``""``, ``"#cluster/3"``, ``"#image/0"``).
+
+    Every exemplar and tile is drawn before the picture is taken, also those below the
+    fold, so that a full-page screenshot shows them.
+    """
+    watch = PageWatch(browser, report)
+    page = watch.page
+    try:
+        page.set_viewport_size({"width": width, "height": height})
+        watch.open(route)
+        if route.startswith("#cluster/"):
+            page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+        elif route.startswith("#image/"):
+            page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        elif full_page:
+            # exemplars draw as they scroll into view: scroll through the list once
+            page.evaluate(
+                """async () => {
+                  const pause = () => new Promise((done) => setTimeout(done, 50));
+                  for (let y = 0; y < document.body.scrollHeight; y += innerHeight / 2) {
+                    window.scrollTo(0, y);
+                    await pause();
+                  }
+                }"""
+            )
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('canvas.exemplar')]"
+                ".every(c => c.dataset.ready === 'true')"
+            )
+            page.evaluate("window.scrollTo(0, 0)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out), full_page=full_page)
+        return out
+    finally:
+        page.close()
+
+
+def test_a_reader_can_walk_through_the_report(
+    browser: Any, report_file: Path, tmp_path: Path
+) -> None:
+    seen = check_report(browser, report_file, screenshot=tmp_path / "image-view.png")
+    assert (tmp_path / "image-view.png").stat().st_size > 10_000
+    assert seen["clusters"] >= 4
+    # page_size=12 and the planted patch is in almost every image: several pages
+    assert seen["tiles"] == 12
+
+
+@pytest.mark.torch
+@pytest.mark.tensorflow
+def test_the_demos_report_opens_from_disk_and_leads_to_the_planted_patch(
+    browser: Any, demo_run: Any, tmp_path: Path
+) -> None:
+    from imacs.comparison.result import Comparison
+    from imacs.testing.planted import patch_share
+
+    out, process = demo_run
+    assert process.returncode == 0, process.stderr[-3000:]
+    screenshot = tmp_path / "demo-image-view.png"
+    seen = check_report(browser, out / "report.html", screenshot=screenshot)
+    assert screenshot.stat().st_size > 10_000
+    comparison = Comparison.load(out)
+    top = int(comparison.clusters["cluster"].iloc[0])
+    assert int(seen["cluster"]) == top  # the first row the reader clicked
+    assert patch_share(comparison, top) > 0.5  # is the planted shortcut
+
+
+def test_the_routes_open_directly_and_screenshots_are_saved(
+    browser: Any, report_comparison: Any, report_file: Path, tmp_path: Path
+) -> None:
+    top = int(report_comparison.clusters["cluster"].iloc[0])
+    for name, route in (("list", ""), ("cluster", f"#cluster/{top}"), ("image", "#image/3")):
+        out = save_screenshot(browser, report_file, tmp_path / f"{name}.png", route=route)
+        assert out.stat().st_size > 10_000
+    watch = PageWatch(browser, report_file)
+    page = watch.open(f"#cluster/{top}?page=2&by=b")
+    page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+    assert page.get_by_test_id("filter-selected-by").input_value() == "b"
+    assert "page 2" in page.get_by_test_id("page-info").first.inner_text()
+    assert page.locator("[data-testid=region-tile]").count() <= 12
+    # a hash that names nothing shows the list and says so in the console, nothing worse
+    page.evaluate("location.hash = '#cluster/99999'")
+    page.get_by_test_id("overview").wait_for(state="visible")
+    assert watch.errors == [
+        "console error: imacs report: There is no cluster 99999 in this report."
+    ]
+    watch.errors.clear()
+    watch.assert_clean()
+    page.close()
+
+
+def test_a_report_without_labels_or_regions_opens_cleanly(
+    browser: Any, bare_comparison: Any, tmp_path: Path
+) -> None:
+    from imacs.report.html import write_report
+
+    report = write_report(bare_comparison, tmp_path / "report.html", progress=False)
+    watch = PageWatch(browser, report)
+    page = watch.open()
+    try:
+        assert "No salient regions" in page.get_by_test_id("cluster-list").inner_text()
+        page.evaluate("location.hash = '#image/2'")
+        page.get_by_test_id("image-view").wait_for(state="visible")
+        page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        assert drawn(page, "[data-testid=drill-map-b]")
+        assert "unlabelled" in page.get_by_test_id("image-label").inner_text()
+        watch.assert_clean()
+    finally:
+        page.close()
+
+
+def test_hostile_names_are_shown_as_text_and_never_run(
+    browser: Any, hostile_report: Path, hostile: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    check_report(browser, hostile_report)
+    watch = PageWatch(browser, hostile_report)
+    page = watch.open()
+    try:
+        assert hostile.script in page.title()
+        assert hostile.model in page.get_by_test_id("overview").inner_text()
+        assert hostile.script in page.get_by_test_id("cluster-list").inner_text()
+        top = page.get_by_test_id("cluster-row").first.get_attribute("data-cluster")
+        page.evaluate(f"location.hash = '#cluster/{top}'")
+        page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+        options = page.get_by_test_id("filter-class").locator("option").all_inner_texts()
+        assert any(hostile.script in text for text in options[1:])
+        tile = page.get_by_test_id("region-tile").first
+        index = int(tile.get_attribute("data-image") or -1)
+        assert tile.locator(".tile-name").inner_text() == hostile.file_name(index)
+        tile.click()
+        page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        assert page.get_by_test_id("image-name").inner_text() == hostile.file_name(index)
+        assert hostile.script in page.get_by_test_id("image-label").inner_text()
+        for odd in range(1, 6, 2):  # the names with an <img onerror=...> in them
+            page.evaluate(f"location.hash = '#image/{odd}'")
+            expect(page.get_by_test_id("image-name")).to_have_text(hostile.file_name(odd))
+            page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        assert page.locator("img").count() == 0
+        assert page.locator("b:has-text('bold')").count() == 0
+        watch.assert_clean()
+    finally:
+        page.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Save a screenshot of an imacs report.")
+    parser.add_argument("report", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--route", default="", help='e.g. "#cluster/3" or "#image/0"')
+    parser.add_argument("--viewport", action="store_true", help="only the first screen")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+        try:
+            save_screenshot(
+                launched, args.report, args.out, route=args.route, full_page=not args.viewport
+            )
+        finally:
+            launched.close()
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
