@@ -186,6 +186,9 @@ class ComparisonRun:
         self.image_keys: list[str] = []
         self.names: list[str] = []
         self.labels: np.ndarray | None = None
+        self.segment_keys: list[str] = []
+        self.feature_blocks: list[list[np.ndarray]] = []
+        self.stage_seconds: dict[str, float] = {}
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -365,41 +368,62 @@ class ComparisonRun:
                     self.attributed[side] += len(task)
                     tick(len(task))
 
-    def segment(self) -> None:
-        """One model-free partition per image."""
-        segmenter = self.settings.segmenter
-        params = segmenter.get_params()
-        self.segment_keys = [
-            make_key("segments", segmenter.name, params, image) for image in self.image_keys
-        ]
-        missing = [
-            i for i, key in enumerate(self.segment_keys) if not self.store.has("segments", key)
-        ]
-        with self.progress.stage("segmenting", len(missing)) as tick:
-            for i in missing:
-                labels = segmenter.segment(self._load("images", self.image_keys[i]))
-                self.store.save("segments", self.segment_keys[i], labels)
-                tick(1)
+    def _segments(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Image ``i``'s label map from the store, or segmented and stored now.
+
+        Returns the labels and, when it had to be read to segment, the image.
+        """
+        labels = self.store.load("segments", self.segment_keys[i])
+        if labels is not None:
+            return labels, None
+        image = self._load("images", self.image_keys[i])
+        labels = self.settings.segmenter.segment(image)
+        self.store.save("segments", self.segment_keys[i], labels)
+        return labels, image
 
     def score(self) -> None:
-        """Region scores and selection; the per-image agreement of the two maps."""
+        """Per image: segment, score and select regions, describe the salient ones.
+
+        One pass over the images, so each image and label map is read once; the
+        segmentations are stored under keys of the segmenter, its parameters and the
+        image, so a rerun or another comparison on the same images reuses them. The
+        seconds spent segmenting and describing are kept apart in ``stage_seconds``.
+        """
         from scipy.ndimage import find_objects
 
         s = self.settings
+        embedder = self.models[s.embedding_model]
+        params = s.segmenter.get_params()
+        self.segment_keys = [
+            make_key("segments", s.segmenter.name, params, image) for image in self.image_keys
+        ]
         rows: list[dict[str, Any]] = []
         image_rows: list[dict[str, Any]] = []
+        blocks: list[list[np.ndarray]] = [[] for _ in s.featurizers]
+        seconds = {"segment": 0.0, "featurize": 0.0}
         n = len(self.image_keys)
-        with self.progress.stage("scoring regions", n) as tick:
+        with self.progress.stage("segmenting and scoring", n) as tick:
             for i in range(n):
-                labels = self._load("segments", self.segment_keys[i])
+                start = time.perf_counter()
+                labels, image = self._segments(i)
+                seconds["segment"] += time.perf_counter() - start
                 map_a = normalise_map(self._load("attributions", self.map_keys["a"][i]))
                 map_b = normalise_map(self._load("attributions", self.map_keys["b"][i]))
                 scores = score_regions(labels, map_a, map_b)
                 chosen_a, chosen_b = select_regions(
                     scores, top_k=s.top_k, area_fraction=s.area_fraction
                 )
+                chosen = np.flatnonzero(chosen_a | chosen_b)
+                if len(chosen):
+                    start = time.perf_counter()
+                    if image is None:
+                        image = self._load("images", self.image_keys[i])
+                    for block, featurizer in zip(blocks, s.featurizers, strict=True):
+                        model = embedder if featurizer.requires else None
+                        block.append(featurizer.featurize(image, labels, model=model)[chosen])
+                    seconds["featurize"] += time.perf_counter() - start
                 boxes = find_objects(labels + 1)
-                for r in np.flatnonzero(chosen_a | chosen_b):
+                for r in chosen:
                     box = boxes[r]
                     assert box is not None
                     rows.append(
@@ -426,34 +450,18 @@ class ComparisonRun:
                     )
                 agreement = {m.name: m.score(map_a, map_b) for m in s.metrics}
                 image_rows.append(
-                    {
-                        "n_regions": len(scores.area),
-                        "n_selected": int((chosen_a | chosen_b).sum()),
-                        **agreement,
-                    }
+                    {"n_regions": len(scores.area), "n_selected": len(chosen), **agreement}
                 )
                 tick(1)
         self.region_rows, self.image_scores = rows, image_rows
+        self.feature_blocks = blocks
+        self.stage_seconds = seconds
 
     def featurize(self) -> np.ndarray:
         """Standardised features of every salient region, in the order of ``region_rows``."""
         from imacs.features.combine import standardize_blocks
 
-        s = self.settings
-        embedder = self.models[s.embedding_model]
-        by_image: dict[int, list[int]] = {}
-        for row in self.region_rows:
-            by_image.setdefault(row["image"], []).append(row["region"])
-        blocks: list[list[np.ndarray]] = [[] for _ in s.featurizers]
-        with self.progress.stage("describing regions", len(by_image)) as tick:
-            for i, regions in by_image.items():
-                image = self._load("images", self.image_keys[i])
-                labels = self._load("segments", self.segment_keys[i])
-                for block, featurizer in zip(blocks, s.featurizers, strict=True):
-                    model = embedder if featurizer.requires else None
-                    block.append(featurizer.featurize(image, labels, model=model)[regions])
-                tick(1)
-        return standardize_blocks([np.concatenate(block) for block in blocks])
+        return standardize_blocks([np.concatenate(block) for block in self.feature_blocks])
 
     def causal_check(self, regions: Any) -> dict[int, dict[str, float]]:
         """Each model's response when a cluster's regions are hidden, per cluster.
@@ -514,8 +522,10 @@ class ComparisonRun:
             timed("predict", self.predict)
             timed("predict", self.choose_targets)
             timed("attribute", self.attribute)
-            timed("segment", self.segment)
             timed("score", self.score)
+            for stage, seconds in self.stage_seconds.items():
+                timings["score"] -= seconds
+                timings[stage] = seconds
             if len(self.region_rows) < 2:
                 raise InvalidInputError(
                     f"only {len(self.region_rows)} salient region(s) in the whole dataset; "

@@ -86,6 +86,16 @@ def test_spearman_equals_scipy(shape: tuple[int, ...]) -> None:
     assert SpearmanRankCorrelation().score(a, b) == pytest.approx(expected, rel=1e-12)
 
 
+def test_average_ranks_equal_scipys() -> None:
+    from scipy.stats import rankdata
+
+    from imacs.metrics.spearman import average_ranks
+
+    values = np.round(random_map(500, seed=6), 1)  # many ties
+    np.testing.assert_array_equal(average_ranks(values), rankdata(values))
+    np.testing.assert_array_equal(average_ranks(np.array([2.0, 2.0, 2.0])), [2.0, 2.0, 2.0])
+
+
 def test_spearman_of_a_constant_map_is_zero_not_nan() -> None:
     heatmap = random_map(5, 5, seed=5)
     with warnings.catch_warnings():
