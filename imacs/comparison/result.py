@@ -107,9 +107,12 @@ class Comparison:
         return summary_html(self)
 
     def model_name(self, side: str) -> str:
-        """Model ``side``'s ("a" or "b") name, else its framework, else its adapter."""
-        model = self.models.get(side, {})
-        return str(model.get("name") or model.get("framework") or model.get("adapter") or "?")
+        """Model ``side``'s ("a" or "b") name, else its file, framework or adapter."""
+        model = self.models.get(side, {}) or {}
+        for key in ("name", "path", "framework", "adapter"):
+            if model.get(key):
+                return str(model[key])
+        return "?"
 
     # -- arrays behind the tables, read back from the store -----------------------------
 

@@ -127,7 +127,15 @@ def write_report(
 def _check_comparison(comparison: Any) -> None:
     missing = [
         name
-        for name in ("clusters", "regions", "images", "image", "attribution", "segments")
+        for name in (
+            "clusters",
+            "regions",
+            "images",
+            "image",
+            "attribution",
+            "segments",
+            "model_name",
+        )
         if not hasattr(comparison, name)
     ]
     if missing:
@@ -312,16 +320,8 @@ def _exemplars(rows: Sequence[int], image_of: np.ndarray) -> list[int]:
 # -- what the template renders ------------------------------------------------------------
 
 
-def _model_name(model: Mapping[str, Any]) -> str:
-    for key in ("name", "path", "framework", "adapter"):
-        if model.get(key):
-            return str(model[key])
-    return "?"
-
-
 def _default_title(comparison: Any) -> str:
-    models = getattr(comparison, "models", None) or {}
-    return f"imacs: A {_model_name(models.get('a', {}))} vs B {_model_name(models.get('b', {}))}"
+    return f"imacs: A {comparison.model_name('a')} vs B {comparison.model_name('b')}"
 
 
 def _text(value: Any) -> str:
@@ -370,7 +370,7 @@ def _overview(comparison: Any) -> dict[str, Any]:
             {
                 "side": side,
                 "letter": side.upper(),
-                "name": _model_name(model),
+                "name": comparison.model_name(side),
                 "details": details,
                 "accuracy": _percent(summary.get(f"accuracy_{side}")),
             }
@@ -612,11 +612,10 @@ def _agreement(comparison: Any, metrics: Sequence[str]) -> dict[str, Any]:
 
 
 def _template_context(comparison: Any, data: Mapping[str, Any], title: str) -> dict[str, Any]:
-    models = getattr(comparison, "models", None) or {}
     return {
         "title": title,
-        "name_a": _model_name(models.get("a", {})),
-        "name_b": _model_name(models.get("b", {})),
+        "name_a": comparison.model_name("a"),
+        "name_b": comparison.model_name("b"),
         "generated": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
         "overview": _overview(comparison),
         "clusters": _cluster_rows(comparison, data),
