@@ -340,7 +340,7 @@ def compare(
     options_a: tuple[str, ...],
     options_b: tuple[str, ...],
 ) -> None:
-    """Compare two models on a folder of images; write the tables to --out.
+    """Compare two models on a folder of images; write the report and tables to --out.
 
     A rerun with the same store finds the finished attributions and does not redo them.
     """
