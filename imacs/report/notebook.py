@@ -98,8 +98,11 @@ def _models_table(comparison: Comparison, summary: dict[str, Any]) -> str:
     rows = []
     for side, colour in (("a", COLOR_A), ("b", COLOR_B)):
         model = comparison.models.get(side, {})
+        # framework and adapter, once when they are the same word
         detail = ", ".join(
-            str(model[key]) for key in ("framework", "adapter") if model.get(key) is not None
+            dict.fromkeys(
+                str(model[key]) for key in ("framework", "adapter") if model.get(key) is not None
+            )
         )
         rows.append(
             "<tr>"
