@@ -150,6 +150,15 @@ class KMeansClusterer(Clusterer):
         self.silhouette_scores_: dict[int, float] = {}
 
     def _fit_predict(self, features: np.ndarray, seed: int) -> np.ndarray:
+        from threadpoolctl import threadpool_limits
+
+        # One OpenMP thread: region features are small enough that scikit-learn's threads
+        # cost more than they save, and on a busy machine they spin (measured 12x slower
+        # on two cores under load). Set once: each call inspects every loaded library.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return self._search_and_fit(features, seed)
+
+    def _search_and_fit(self, features: np.ndarray, seed: int) -> np.ndarray:
         n_rows = features.shape[0]
         self.silhouette_scores_ = {}
         if self.n_clusters is not None:
@@ -191,15 +200,10 @@ class KMeansClusterer(Clusterer):
         if k == 1:
             return np.zeros(features.shape[0], dtype=np.int64)
         from sklearn.cluster import KMeans
-        from threadpoolctl import threadpool_limits
 
         restarts = self.n_init if n_init is None else n_init
         model = KMeans(n_clusters=k, n_init=restarts, random_state=seed)
-        # One OpenMP thread: region features are small enough that scikit-learn's threads
-        # cost more than they save, and on a busy machine they spin (measured 12x slower
-        # on two cores under load).
-        with threadpool_limits(limits=1, user_api="openmp"):
-            return np.asarray(model.fit_predict(features), dtype=np.int64)
+        return np.asarray(model.fit_predict(features), dtype=np.int64)
 
 
 class AgglomerativeClusterer(Clusterer):
