@@ -153,8 +153,8 @@ class KMeansClusterer(Clusterer):
         from threadpoolctl import threadpool_limits
 
         # One OpenMP thread: region features are small enough that scikit-learn's threads
-        # cost more than they save, and on a busy machine they spin (measured 12x slower
-        # on two cores under load). Set once: each call inspects every loaded library.
+        # cost more than they save, and on a busy machine their waiting threads spin and
+        # slow the fit down. Set once: each call inspects every loaded library.
         with threadpool_limits(limits=1, user_api="openmp"):
             return self._search_and_fit(features, seed)
 

@@ -17,8 +17,8 @@ class SpearmanRankCorrelation(MapMetric):
 
     The Pearson correlation of the two maps' ranks, ties given their average rank, as
     :func:`scipy.stats.spearmanr` computes it (and equal to it to rounding); ranked here
-    with one sort per map, because scipy's per-call overhead was a millisecond per
-    32x32 image, more than the rest of the image's scoring. ``(H, W, C)``
+    with one sort per map, because scipy's per-call overhead made it 2.5 times slower on
+    32x32 maps (``benchmarks/stage_costs.py``). ``(H, W, C)``
     maps are flattened as they are, channels included. The correlation of a constant map
     is undefined (scipy answers NaN); this metric answers 0.0 instead, "no rank
     agreement", so that a mean over images stays a number. That includes two identical
