@@ -8,15 +8,24 @@ comparison that shares a model, a method and images reuses the first one's maps.
 
 Layout: ``<root>/imacs-store.json`` names the format; results live in
 ``<root>/<stage>/<key[:2]>/<key>.npy``, written to a temporary file and renamed, so a
-killed writer never leaves a half-written result behind. Arrays are read with
-``allow_pickle=False``: a store is data, never code.
+killed writer never leaves a half-written result behind. Arrays are never unpickled: a
+store is data, never code.
+
+Results are standard ``.npy`` files (format 1.0). A comparison reads and writes several
+small arrays per image, so the common case has a fast path: the header is written from
+the array and parsed with a strict pattern instead of ``numpy.load``'s general parser,
+which cost more than reading the file itself. Anything the pattern does not match goes
+through ``numpy.load(allow_pickle=False)``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import re
+import secrets
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -30,6 +39,45 @@ from imacs.errors import InvalidInputError, StoreError
 #: Bumped whenever keys or array layouts change; a store of another format is refused.
 STORE_FORMAT = 1
 MARKER = "imacs-store.json"
+
+
+#: the header dict of a format 1.0 ``.npy`` file as numpy writes it, for a plain dtype
+_NPY_HEADER = re.compile(
+    rb"\{'descr': '([<>|=][a-zA-Z][0-9]*)', 'fortran_order': (True|False), "
+    rb"'shape': \(([0-9, ]*)\), \}"
+)
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
+
+
+def parse_npy(data: bytearray) -> np.ndarray | None:
+    """The array in the bytes of a format 1.0 ``.npy`` file of a plain dtype, else ``None``.
+
+    ``None`` also for anything unexpected (another format version, a structured or object
+    dtype, a truncated file): the caller then lets ``numpy.load`` decide. The array shares
+    ``data``'s memory.
+    """
+    if data[:8] != _NPY_MAGIC or len(data) < 10:
+        return None
+    header_end = 10 + int.from_bytes(data[8:10], "little")
+    match = _NPY_HEADER.fullmatch(bytes(data[10:header_end]).strip())
+    if match is None:
+        return None
+    dtype = np.dtype(match.group(1).decode())
+    if dtype.hasobject or dtype.fields is not None:
+        return None
+    shape = tuple(int(n) for n in match.group(3).split(b",") if n.strip())
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(data) != header_end + count * dtype.itemsize:
+        return None
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=header_end)
+    return array.reshape(shape, order="F" if match.group(2) == b"True" else "C")
+
+
+def npy_header(array: np.ndarray) -> bytes:
+    """The format 1.0 ``.npy`` header of a C-contiguous ``array``."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
+    return buffer.getvalue()
 
 
 def default_store_path() -> Path:
@@ -107,6 +155,8 @@ class Store:
                 )
             self.root.mkdir(parents=True, exist_ok=True)
             self._write_atomic(marker, json.dumps({"format": STORE_FORMAT}).encode())
+        self._root = str(self.root)
+        self._folders: set[str] = set()
 
     def _check_marker(self, marker: Path) -> None:
         try:
@@ -128,21 +178,31 @@ class Store:
         return f"Store({str(self.root)!r})"
 
     def _path(self, stage: str, key: str) -> Path:
-        return self.root / stage / key[:2] / f"{key}.npy"
+        return Path(self._file(stage, key))
+
+    def _file(self, stage: str, key: str) -> str:
+        # a string join: building Path objects cost more than reading a small result
+        return os.path.join(self._root, stage, key[:2], key + ".npy")
 
     def has(self, stage: str, key: str) -> bool:
-        return self._path(stage, key).exists()
+        return os.path.exists(self._file(stage, key))
 
     def load(self, stage: str, key: str) -> np.ndarray | None:
         """The array stored under ``key``, or ``None`` when it is missing or unreadable."""
-        path = self._path(stage, key)
+        path = self._file(stage, key)
         try:
+            with open(path, "rb") as file:
+                data = bytearray(os.fstat(file.fileno()).st_size)
+                size = file.readinto(data)
+            array = parse_npy(data) if size == len(data) else None
+            if array is not None:
+                return array
             return np.asarray(np.load(path, allow_pickle=False))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             warnings.warn(
-                f"ignoring the unreadable stored result {str(path)!r} ({exc}); it will be "
+                f"ignoring the unreadable stored result {path!r} ({exc}); it will be "
                 "computed again",
                 stacklevel=2,
             )
@@ -150,12 +210,23 @@ class Store:
 
     def save(self, stage: str, key: str, array: np.ndarray) -> None:
         """Store ``array`` under ``key``, atomically."""
-        path = self._path(stage, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        path = self._file(stage, key)
+        array = np.ascontiguousarray(array)
+        if array.dtype.hasobject:
+            raise InvalidInputError(
+                f"cannot store an array of dtype {array.dtype}: the store holds plain arrays "
+                "(numbers, booleans, strings) only"
+            )
+        folder = os.path.dirname(path)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        # a random name: unique across threads, processes and machines sharing the folder
+        temporary = os.path.join(folder, f".{key}.{secrets.token_hex(8)}.tmp")
         try:
-            with os.fdopen(handle, "wb") as file:
-                np.save(file, np.asarray(array), allow_pickle=False)
+            with open(temporary, "xb") as file:
+                file.write(npy_header(array))
+                file.write(array.data if array.size else b"")
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -13,6 +13,8 @@ Both wrap scikit-learn, which is imported only when a clusterer runs.
 from __future__ import annotations
 
 import abc
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -64,6 +66,81 @@ class Clusterer(Component, abc.ABC):
         """Labels for validated, finite float64 ``features`` with at least one row."""
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS reports one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def kmeans_plusplus(
+    points: np.ndarray, n_clusters: int, random_state: np.random.RandomState
+) -> np.ndarray:
+    """Greedy k-means++ seeds (Arthur, Vassilvitskii, SODA 2007): ``(n_clusters, D)``.
+
+    scikit-learn's ``init="k-means++"`` step for step: the first seed drawn uniformly,
+    each further one the best of ``2 + log(k)`` candidates drawn in proportion to the
+    squared distance to the nearest seed, from the same random numbers and with the
+    same arithmetic, so ``KMeans(init=kmeans_plusplus)`` finds what
+    ``KMeans(init="k-means++")`` finds (a test checks it). Written with numpy alone
+    because scikit-learn's version validates its inputs at every seed, which cost more
+    than the seeding itself on the few thousand rows a k search fits 50 times.
+    """
+
+    def squared_distances(rows: np.ndarray) -> np.ndarray:
+        distances = -2 * (rows @ points.T)
+        distances += np.einsum("ij,ij->i", rows, rows)[:, None]
+        distances += norms[None, :]
+        return np.maximum(distances, 0, out=distances)
+
+    n_points = len(points)
+    norms = np.einsum("ij,ij->i", points, points)
+    weights = np.ones(n_points, dtype=points.dtype)
+    n_trials = 2 + int(np.log(n_clusters))
+    seeds = np.empty((n_clusters, points.shape[1]), dtype=points.dtype)
+    first = random_state.choice(n_points, p=weights / weights.sum())
+    seeds[0] = points[first]
+    closest = squared_distances(seeds[0, None])
+    potential = closest @ weights
+    for c in range(1, n_clusters):
+        draws = random_state.uniform(size=n_trials) * potential
+        candidates = np.searchsorted(np.cumsum(weights * closest), draws)
+        np.clip(candidates, None, closest.size - 1, out=candidates)
+        to_candidates = squared_distances(points[candidates])
+        np.minimum(closest, to_candidates, out=to_candidates)
+        candidate_potentials = to_candidates @ weights.reshape(-1, 1)
+        best = np.argmin(candidate_potentials)
+        potential = candidate_potentials[best]
+        closest = to_candidates[best]
+        seeds[c] = points[candidates[best]]
+    return seeds
+
+
+def mean_silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of dense ``labels`` (at least 2 clusters) given pairwise ``distances``.
+
+    What ``sklearn.metrics.silhouette_score(distances, labels, metric="precomputed")``
+    returns (a test checks it), with every point's summed distance to every cluster taken
+    from one matrix product instead of a Python loop over the rows, several times faster
+    on a few thousand points. A point alone in its cluster scores 0, as in scikit-learn.
+    """
+    n_points = len(labels)
+    points = np.arange(n_points)
+    membership = np.zeros((n_points, int(labels.max()) + 1))
+    membership[points, labels] = 1.0
+    sizes = membership.sum(axis=0)
+    to_cluster = distances @ membership  # (n_points, n_clusters) summed distances
+    own_size = sizes[labels]
+    within = to_cluster[points, labels] / np.maximum(own_size - 1, 1)
+    mean_to_cluster = to_cluster / np.maximum(sizes, 1)
+    mean_to_cluster[points, labels] = np.inf
+    nearest = mean_to_cluster.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = (nearest - within) / np.maximum(within, nearest)
+    scores[own_size == 1] = 0.0
+    return float(np.nan_to_num(scores).mean())
+
+
 def _distinct_rows(features: np.ndarray) -> int:
     return int(np.unique(features, axis=0).shape[0])
 
@@ -101,6 +178,10 @@ class KMeansClusterer(Clusterer):
         quadratic in the rows, so this keeps the search's cost fixed as datasets grow.
     search_n_init
         k-means restarts per k during the search.
+    n_jobs
+        Threads that fit the candidate k at once during the search; ``None`` (default)
+        uses every CPU core this process may run on. Each fit is seeded on its own, so
+        the result does not depend on ``n_jobs``.
 
     After ``fit_predict``, ``chosen_k_`` holds the number of clusters and
     ``silhouette_scores_`` the score of every k tried (empty when ``n_clusters`` is given).
@@ -120,6 +201,7 @@ class KMeansClusterer(Clusterer):
         n_init: int = 10,
         silhouette_sample: int = 2000,
         search_n_init: int = 3,
+        n_jobs: int | None = None,
     ) -> None:
         if n_clusters is not None:
             check_positive_int(n_clusters, "n_clusters")
@@ -136,6 +218,8 @@ class KMeansClusterer(Clusterer):
         check_positive_int(n_init, "n_init")
         check_positive_int(silhouette_sample, "silhouette_sample")
         check_positive_int(search_n_init, "search_n_init")
+        if n_jobs is not None:
+            check_positive_int(n_jobs, "n_jobs")
         if silhouette_sample < 3:
             raise InvalidInputError(
                 f"expected silhouette_sample to be an int >= 3 (a silhouette needs two "
@@ -146,16 +230,18 @@ class KMeansClusterer(Clusterer):
         self.n_init = n_init
         self.silhouette_sample = silhouette_sample
         self.search_n_init = search_n_init
+        self.n_jobs = n_jobs
         self.chosen_k_: int | None = None
         self.silhouette_scores_: dict[int, float] = {}
 
     def _fit_predict(self, features: np.ndarray, seed: int) -> np.ndarray:
         from threadpoolctl import threadpool_limits
 
-        # One OpenMP thread: region features are small enough that scikit-learn's threads
-        # cost more than they save, and on a busy machine their waiting threads spin and
-        # slow the fit down. Set once: each call inspects every loaded library.
-        with threadpool_limits(limits=1, user_api="openmp"):
+        # One thread per fit: region features are small enough that scikit-learn's OpenMP
+        # and BLAS threads cost more than they save (on a busy machine their waiting
+        # threads spin and slow the fit down); the search runs several fits at once
+        # instead. Set once: each call inspects every loaded library.
+        with threadpool_limits(limits=1):
             return self._search_and_fit(features, seed)
 
     def _search_and_fit(self, features: np.ndarray, seed: int) -> np.ndarray:
@@ -170,7 +256,7 @@ class KMeansClusterer(Clusterer):
             self.chosen_k_ = 1
             return np.zeros(n_rows, dtype=np.int64)
 
-        from sklearn.metrics import pairwise_distances, silhouette_score
+        from sklearn.metrics import pairwise_distances
 
         high = int(np.clip(self.k_range[1], 2, n_rows - 1))
         high = min(high, n_distinct)
@@ -181,14 +267,28 @@ class KMeansClusterer(Clusterer):
             sample = np.sort(rng.choice(n_rows, self.silhouette_sample, replace=False))
         searched = features[sample]
         distances = pairwise_distances(searched)
-        best_score = -np.inf
-        self.chosen_k_ = 1
-        for k in range(low, high + 1):
+
+        def silhouette(k: int) -> float | None:
             labels = self._kmeans(searched, k, seed, n_init=self.search_n_init)
             n_found = np.unique(labels).size
             if not 2 <= n_found <= sample.size - 1:
-                continue  # the silhouette is undefined for this sample
-            score = float(silhouette_score(distances, labels, metric="precomputed"))
+                return None  # the silhouette is undefined for this sample
+            _, dense = np.unique(labels, return_inverse=True)
+            return mean_silhouette(distances, dense)
+
+        candidates = list(range(low, high + 1))
+        workers = min(len(candidates), self.n_jobs or available_cores())
+        if workers > 1:
+            # scikit-learn's k-means and numpy's reductions release the GIL
+            with ThreadPoolExecutor(workers) as pool:
+                scores = list(pool.map(silhouette, candidates))
+        else:
+            scores = [silhouette(k) for k in candidates]
+        best_score = -np.inf
+        self.chosen_k_ = 1
+        for k, score in zip(candidates, scores, strict=True):
+            if score is None:
+                continue
             self.silhouette_scores_[k] = score
             if score > best_score:
                 best_score, self.chosen_k_ = score, k
@@ -202,7 +302,7 @@ class KMeansClusterer(Clusterer):
         from sklearn.cluster import KMeans
 
         restarts = self.n_init if n_init is None else n_init
-        model = KMeans(n_clusters=k, n_init=restarts, random_state=seed)
+        model = KMeans(n_clusters=k, n_init=restarts, random_state=seed, init=kmeans_plusplus)
         return np.asarray(model.fit_predict(features), dtype=np.int64)
 
 

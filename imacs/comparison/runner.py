@@ -187,6 +187,8 @@ class ComparisonRun:
         self.names: list[str] = []
         self.labels: np.ndarray | None = None
         self.segment_keys: list[str] = []
+        self.region_rows: list[dict[str, Any]] = []
+        self.image_scores: list[dict[str, Any]] = []
         self.feature_blocks: list[list[np.ndarray]] = []
         self.stage_seconds: dict[str, float] = {}
 
@@ -368,94 +370,108 @@ class ComparisonRun:
                     self.attributed[side] += len(task)
                     tick(len(task))
 
-    def _segments(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Image ``i``'s label map from the store, or segmented and stored now.
-
-        Returns the labels and, when it had to be read to segment, the image.
-        """
+    def _segments(self, i: int, image: np.ndarray) -> np.ndarray:
+        """Image ``i``'s label map from the store, or segmented and stored now."""
         labels = self.store.load("segments", self.segment_keys[i])
-        if labels is not None:
-            return labels, None
-        image = self._load("images", self.image_keys[i])
-        labels = self.settings.segmenter.segment(image)
-        self.store.save("segments", self.segment_keys[i], labels)
-        return labels, image
+        if labels is None:
+            labels = self.settings.segmenter.segment(image)
+            self.store.save("segments", self.segment_keys[i], labels)
+        return labels
+
+    def _maps(self, side: str, index: np.ndarray) -> list[np.ndarray]:
+        return [normalise_map(self._load("attributions", self.map_keys[side][i])) for i in index]
 
     def score(self) -> None:
         """Per image: segment, score and select regions, describe the salient ones.
 
-        One pass over the images, so each image and label map is read once; the
-        segmentations are stored under keys of the segmenter, its parameters and the
-        image, so a rerun or another comparison on the same images reuses them. The
-        seconds spent segmenting and describing are kept apart in ``stage_seconds``.
+        One pass over the images, a batch at a time, so each image and label map is read
+        once and the featurizers and metrics see whole batches. The segmentations are
+        stored under keys of the segmenter, its parameters and the image, so a rerun or
+        another comparison on the same images reuses them. The seconds spent segmenting
+        and describing are kept apart in ``stage_seconds``.
         """
-        from scipy.ndimage import find_objects
-
         s = self.settings
-        embedder = self.models[s.embedding_model]
         params = s.segmenter.get_params()
         self.segment_keys = [
             make_key("segments", s.segmenter.name, params, image) for image in self.image_keys
         ]
-        rows: list[dict[str, Any]] = []
-        image_rows: list[dict[str, Any]] = []
-        blocks: list[list[np.ndarray]] = [[] for _ in s.featurizers]
-        seconds = {"segment": 0.0, "featurize": 0.0}
+        self.region_rows = []
+        self.image_scores = []
+        self.feature_blocks = [[] for _ in s.featurizers]
+        self.stage_seconds = {"segment": 0.0, "featurize": 0.0}
         n = len(self.image_keys)
         with self.progress.stage("segmenting and scoring", n) as tick:
-            for i in range(n):
-                start = time.perf_counter()
-                labels, image = self._segments(i)
-                seconds["segment"] += time.perf_counter() - start
-                map_a = normalise_map(self._load("attributions", self.map_keys["a"][i]))
-                map_b = normalise_map(self._load("attributions", self.map_keys["b"][i]))
-                scores = score_regions(labels, map_a, map_b)
-                chosen_a, chosen_b = select_regions(
-                    scores, top_k=s.top_k, area_fraction=s.area_fraction
+            for index in self._batches(n, s.batch_size):
+                self._score_batch(index)
+                tick(len(index))
+
+    def _score_batch(self, index: np.ndarray) -> None:
+        from scipy.ndimage import find_objects
+
+        s = self.settings
+        seconds = self.stage_seconds
+        start = time.perf_counter()
+        images = [self._load("images", self.image_keys[i]) for i in index]
+        labels = [self._segments(i, image) for i, image in zip(index, images, strict=True)]
+        seconds["segment"] += time.perf_counter() - start
+        maps_a, maps_b = self._maps("a", index), self._maps("b", index)
+        chosen_per_image = []
+        for i, label_map, map_a, map_b in zip(index, labels, maps_a, maps_b, strict=True):
+            scores = score_regions(label_map, map_a, map_b)
+            chosen_a, chosen_b = select_regions(
+                scores, top_k=s.top_k, area_fraction=s.area_fraction
+            )
+            chosen = np.flatnonzero(chosen_a | chosen_b)
+            chosen_per_image.append(chosen)
+            boxes = find_objects(label_map + 1)
+            for r in chosen:
+                box = boxes[r]
+                assert box is not None
+                self.region_rows.append(
+                    {
+                        "image": int(i),
+                        "region": int(r),
+                        "area": int(scores.area[r]),
+                        "mass_a": float(scores.mass_a[r]),
+                        "mass_b": float(scores.mass_b[r]),
+                        "abs_a": float(scores.abs_a[r]),
+                        "abs_b": float(scores.abs_b[r]),
+                        "density_a": float(scores.density_a[r]),
+                        "density_b": float(scores.density_b[r]),
+                        "rank_a": int(scores.rank_a[r]),
+                        "rank_b": int(scores.rank_b[r]),
+                        "selected_by": "both"
+                        if chosen_a[r] and chosen_b[r]
+                        else ("a" if chosen_a[r] else "b"),
+                        "y0": box[0].start,
+                        "x0": box[1].start,
+                        "y1": box[0].stop,
+                        "x1": box[1].stop,
+                    }
                 )
-                chosen = np.flatnonzero(chosen_a | chosen_b)
-                if len(chosen):
-                    start = time.perf_counter()
-                    if image is None:
-                        image = self._load("images", self.image_keys[i])
-                    for block, featurizer in zip(blocks, s.featurizers, strict=True):
-                        model = embedder if featurizer.requires else None
-                        block.append(featurizer.featurize(image, labels, model=model)[chosen])
-                    seconds["featurize"] += time.perf_counter() - start
-                boxes = find_objects(labels + 1)
-                for r in chosen:
-                    box = boxes[r]
-                    assert box is not None
-                    rows.append(
-                        {
-                            "image": i,
-                            "region": int(r),
-                            "area": int(scores.area[r]),
-                            "mass_a": float(scores.mass_a[r]),
-                            "mass_b": float(scores.mass_b[r]),
-                            "abs_a": float(scores.abs_a[r]),
-                            "abs_b": float(scores.abs_b[r]),
-                            "density_a": float(scores.density_a[r]),
-                            "density_b": float(scores.density_b[r]),
-                            "rank_a": int(scores.rank_a[r]),
-                            "rank_b": int(scores.rank_b[r]),
-                            "selected_by": "both"
-                            if chosen_a[r] and chosen_b[r]
-                            else ("a" if chosen_a[r] else "b"),
-                            "y0": box[0].start,
-                            "x0": box[1].start,
-                            "y1": box[0].stop,
-                            "x1": box[1].stop,
-                        }
-                    )
-                agreement = {m.name: m.score(map_a, map_b) for m in s.metrics}
-                image_rows.append(
-                    {"n_regions": len(scores.area), "n_selected": len(chosen), **agreement}
+            self.image_scores.append({"n_regions": len(scores.area), "n_selected": len(chosen)})
+        start = time.perf_counter()
+        described = [j for j, chosen in enumerate(chosen_per_image) if len(chosen)]
+        if described:
+            embedder = self.models[s.embedding_model]
+            for block, featurizer in zip(self.feature_blocks, s.featurizers, strict=True):
+                features = featurizer.featurize_batch(
+                    [images[j] for j in described],
+                    [labels[j] for j in described],
+                    model=embedder if featurizer.requires else None,
                 )
-                tick(1)
-        self.region_rows, self.image_scores = rows, image_rows
-        self.feature_blocks = blocks
-        self.stage_seconds = seconds
+                for j, image_features in zip(described, features, strict=True):
+                    block.append(image_features[chosen_per_image[j]])
+        seconds["featurize"] += time.perf_counter() - start
+        rows = self.image_scores[-len(index) :]
+        same_shape = len({m.shape for m in maps_a}) == 1
+        for metric in s.metrics:
+            if same_shape:
+                values = metric.score_batch(np.stack(maps_a), np.stack(maps_b)).tolist()
+            else:
+                values = [metric.score(a, b) for a, b in zip(maps_a, maps_b, strict=True)]
+            for row, value in zip(rows, values, strict=True):
+                row[metric.name] = value
 
     def featurize(self) -> np.ndarray:
         """Standardised features of every salient region, in the order of ``region_rows``."""

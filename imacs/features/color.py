@@ -16,7 +16,7 @@ import numpy as np
 
 from imacs.adapters.base import ModelAdapter
 from imacs.errors import InvalidInputError
-from imacs.features.base import Featurizer
+from imacs.features.base import Featurizer, split_rows, stacked_labels
 from imacs.hookspecs import Register, hookimpl
 from imacs.parameters import check_positive_int
 
@@ -67,6 +67,13 @@ def to_unit_range(image: np.ndarray, value_range: tuple[float, float] | None) ->
     return np.clip((np.asarray(image, dtype=np.float64) - low) / (high - low), 0.0, 1.0)
 
 
+def stack_to_unit_range(images: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:
+    """:func:`to_unit_range` of each image of a stack ``(N, H, W, C)``, its range its own."""
+    ranges = np.array([resolve_value_range(image, value_range) for image in images])
+    low, high = ranges[:, 0, None, None, None], ranges[:, 1, None, None, None]
+    return np.clip((np.asarray(images, dtype=np.float64) - low) / (high - low), 0.0, 1.0)
+
+
 def as_rgb(unit_image: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` RGB from ``(H, W, C)``: grey (C of 1 or 2) repeated, alpha dropped."""
     if unit_image.shape[-1] < 3:
@@ -115,15 +122,26 @@ class ColorHistogram(Featurizer):
     def _featurize(
         self, image: np.ndarray, labels: np.ndarray, model: ModelAdapter | None
     ) -> np.ndarray:
+        rgb = as_rgb(to_unit_range(image, self.value_range))
+        flat_labels = labels.astype(np.intp).ravel()
+        return self._region_features(rgb, flat_labels, int(flat_labels.max()) + 1)
+
+    def _featurize_batch(
+        self, images: np.ndarray, labels: np.ndarray, model: ModelAdapter | None
+    ) -> list[np.ndarray]:
+        rgb = as_rgb(stack_to_unit_range(images, self.value_range))
+        numbered, offsets = stacked_labels(labels)
+        return split_rows(self._region_features(rgb, numbered.ravel(), int(offsets[-1])), offsets)
+
+    def _region_features(
+        self, rgb: np.ndarray, flat_labels: np.ndarray, n_regions: int
+    ) -> np.ndarray:
+        """Features of ``n_regions`` regions of unit-range ``rgb`` (``(..., 3)``)."""
         from skimage.color import rgb2hsv
 
-        rgb = as_rgb(to_unit_range(image, self.value_range))
         hsv = rgb2hsv(rgb)
-        flat_labels = labels.astype(np.intp).ravel()
-        n_regions = int(flat_labels.max()) + 1
         area = np.bincount(flat_labels, minlength=n_regions).astype(np.float64)
         per_pixel = np.maximum(area, 1.0)[:, None]  # a label with no pixel gets zeros, not NaN
-
         bins = self.bins
         hue_bin = np.floor(hsv[..., 0] * bins + 0.5).astype(np.intp) % bins
         blocks = [
@@ -132,7 +150,6 @@ class ColorHistogram(Featurizer):
             self._histogram(flat_labels, self._bin(hsv[..., 2]), n_regions),
         ]
         blocks = [block / per_pixel for block in blocks]
-
         pixels = rgb.reshape(-1, 3)
         mean = (
             np.stack([np.bincount(flat_labels, pixels[:, c], n_regions) for c in range(3)], axis=1)

@@ -80,14 +80,19 @@ class ModelEmbedding(Featurizer):
     def _featurize(
         self, image: np.ndarray, labels: np.ndarray, model: ModelAdapter | None
     ) -> np.ndarray:
-        assert model is not None  # Featurizer.featurize checks that requires is met
-        features = np.asarray(model.embed(image[None], layer=self.layer), dtype=np.float64)
+        return self._featurize_batch(image[None], labels[None], model)[0]
+
+    def _featurize_batch(
+        self, images: np.ndarray, labels: np.ndarray, model: ModelAdapter | None
+    ) -> list[np.ndarray]:
+        assert model is not None  # Featurizer checks that requires is met
+        features = np.asarray(model.embed(images, layer=self.layer), dtype=np.float64)
         which = repr(self.layer) if self.layer is not None else "the default layer"
-        if features.ndim != 4 or features.shape[0] != 1:
+        if features.ndim != 4 or features.shape[0] != len(images):
             hint = (
                 "it has no spatial positions; "
                 if features.ndim == 2
-                else "expected (1, h, w, c) channel-last; "
+                else f"expected ({len(images)}, h, w, c) channel-last; "
             )
             raise InvalidInputError(
                 f"featurizer 'embedding' needs a spatial feature map from {which}, but "
@@ -96,9 +101,12 @@ class ModelEmbedding(Featurizer):
                 "model.layer_names() lists them"
             )
         _, cells_y, cells_x, channels = features.shape
-        weights = region_weights(labels, (cells_y, cells_x)).reshape(-1, cells_y * cells_x)
-        area = np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)  # absent label -> zeros
-        return (weights @ features.reshape(cells_y * cells_x, channels)) / area
+        blocks = []
+        for label_map, image_features in zip(labels, features, strict=True):
+            weights = region_weights(label_map, (cells_y, cells_x)).reshape(-1, cells_y * cells_x)
+            area = np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)  # absent label: zeros
+            blocks.append((weights @ image_features.reshape(cells_y * cells_x, channels)) / area)
+        return blocks
 
 
 @hookimpl

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from imacs.adapters.base import ModelAdapter
-from imacs.features.base import Featurizer
+from imacs.features.base import Featurizer, split_rows, stacked_labels
 from imacs.hookspecs import Register, hookimpl
 
 #: the columns :class:`RegionShape` returns, in order
@@ -50,12 +50,18 @@ class RegionShape(Featurizer):
     def _featurize(
         self, image: np.ndarray, labels: np.ndarray, model: ModelAdapter | None
     ) -> np.ndarray:
-        height, width = labels.shape
-        flat_labels = labels.astype(np.intp).ravel()
-        n_regions = int(flat_labels.max()) + 1
-        rows, cols = np.indices((height, width), dtype=np.float64)
-        rows, cols = rows.ravel(), cols.ravel()
+        return self._featurize_batch(image[None], labels[None], model)[0]
 
+    def _featurize_batch(
+        self, images: np.ndarray, labels: np.ndarray, model: ModelAdapter | None
+    ) -> list[np.ndarray]:
+        _, height, width = labels.shape
+        numbered, offsets = stacked_labels(labels)
+        flat_labels = numbered.ravel()
+        n_regions = int(offsets[-1])
+        rows, cols = np.indices((height, width), dtype=np.float64)
+        rows = np.broadcast_to(rows, labels.shape).ravel()
+        cols = np.broadcast_to(cols, labels.shape).ravel()
         area = np.bincount(flat_labels, minlength=n_regions).astype(np.float64)
         count = np.maximum(area, 1.0)  # a label with no pixel gets zeros, not NaN
         mean_y = np.bincount(flat_labels, rows, n_regions) / count
@@ -99,7 +105,7 @@ class RegionShape(Featurizer):
             axis=1,
         )
         features[area == 0, 1:3] = 0.0
-        return features
+        return split_rows(features, offsets)
 
 
 @hookimpl

@@ -13,20 +13,10 @@ import numpy as np
 
 from imacs.adapters.base import ModelAdapter
 from imacs.errors import InvalidInputError
-from imacs.features.base import Featurizer
-from imacs.features.color import check_value_range, to_unit_range
+from imacs.features.base import Featurizer, split_rows, stacked_labels
+from imacs.features.color import check_value_range, stack_to_unit_range
 from imacs.hookspecs import Register, hookimpl
 from imacs.parameters import check_positive_int
-
-
-def grey_unit_image(image: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:
-    """``(H, W)`` grey image in ``[0, 1]``: luminance of RGB, the channel itself if grey."""
-    from skimage.color import rgb2gray
-
-    unit = to_unit_range(image, value_range)
-    if unit.shape[-1] < 3:
-        return np.asarray(unit[..., 0])
-    return np.asarray(rgb2gray(unit[..., :3]))
 
 
 class LocalBinaryPatterns(Featurizer):
@@ -84,32 +74,45 @@ class LocalBinaryPatterns(Featurizer):
     def _featurize(
         self, image: np.ndarray, labels: np.ndarray, model: ModelAdapter | None
     ) -> np.ndarray:
+        return self._featurize_batch(image[None], labels[None], model)[0]
+
+    def _featurize_batch(
+        self, images: np.ndarray, labels: np.ndarray, model: ModelAdapter | None
+    ) -> list[np.ndarray]:
+        from skimage.color import rgb2gray
         from skimage.feature import local_binary_pattern
 
-        grey = grey_unit_image(image, self.value_range)
+        unit = stack_to_unit_range(images, self.value_range)
+        grey = unit[..., 0] if unit.shape[-1] < 3 else rgb2gray(unit[..., :3])
+        n_images, height, width = grey.shape
         quantised = np.round(grey * 65535.0).astype(np.uint16)
+        # Each image padded by its edge pixels, the padded images side by side in one row:
+        # a pixel's circle of neighbours reaches at most ceil(radius) pixels away, inside
+        # its own image's padding, so one call gives each image's codes.
         pad = math.ceil(self.radius) + 1
-        codes = local_binary_pattern(
-            np.pad(quantised, pad, mode="edge"), self.points, self.radius, method="uniform"
-        )[pad:-pad, pad:-pad]
-
-        flat_labels = labels.astype(np.intp).ravel()
-        n_regions = int(flat_labels.max()) + 1
+        padded = np.pad(quantised, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+        side_by_side = padded.transpose(1, 0, 2).reshape(height + 2 * pad, -1)
+        codes = local_binary_pattern(side_by_side, self.points, self.radius, method="uniform")
+        codes = codes.reshape(height + 2 * pad, n_images, width + 2 * pad).transpose(1, 0, 2)
+        codes = codes[:, pad:-pad, pad:-pad]
+        numbered, offsets = stacked_labels(labels)
+        flat_labels = numbered.ravel()
+        n_regions = int(offsets[-1])
         n_codes = self.points + 2
         area = np.bincount(flat_labels, minlength=n_regions).astype(np.float64)
         per_pixel = np.maximum(area, 1.0)[:, None]  # a label with no pixel gets zeros, not NaN
         histogram = np.bincount(
             flat_labels * n_codes + codes.astype(np.intp).ravel(), minlength=n_regions * n_codes
         ).reshape(n_regions, n_codes)
-
         # np.gradient needs two samples along an axis; a one-pixel-thin image has none
         rows, cols = (
             np.gradient(grey, axis=axis) if grey.shape[axis] > 1 else np.zeros_like(grey)
-            for axis in (0, 1)
+            for axis in (1, 2)
         )
         magnitude = np.hypot(rows, cols).ravel()
         mean_gradient = np.bincount(flat_labels, magnitude, n_regions)[:, None]
-        return np.concatenate([histogram / per_pixel, mean_gradient / per_pixel], axis=1)
+        table = np.concatenate([histogram / per_pixel, mean_gradient / per_pixel], axis=1)
+        return split_rows(table, offsets)
 
 
 @hookimpl

@@ -23,19 +23,23 @@ class CosineSimilarity(MapMetric):
     name = "cosine"
 
     def _score(self, map_a: np.ndarray, map_b: np.ndarray) -> float:
+        return float(self._score_batch(map_a[None], map_b[None])[0])
+
+    def _score_batch(self, maps_a: np.ndarray, maps_b: np.ndarray) -> np.ndarray:
         # scale by the largest magnitude first: squaring 1e200 or 1e-200 over/underflows
-        a, b = _unit_max(map_a.ravel()), _unit_max(map_b.ravel())
-        norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
-        if norm_a == 0 and norm_b == 0:
-            return 1.0
-        if norm_a == 0 or norm_b == 0:
-            return 0.0
-        return float(np.clip(np.dot(a, b) / (norm_a * norm_b), -1.0, 1.0))
+        a = _unit_max(maps_a.reshape(len(maps_a), -1))
+        b = _unit_max(maps_b.reshape(len(maps_b), -1))
+        norm_a, norm_b = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+        both = (norm_a > 0) & (norm_b > 0)
+        scores = np.where((norm_a == 0) & (norm_b == 0), 1.0, 0.0)
+        dot = np.einsum("ij,ij->i", a[both], b[both])
+        scores[both] = np.clip(dot / (norm_a[both] * norm_b[both]), -1.0, 1.0)
+        return scores
 
 
-def _unit_max(values: np.ndarray) -> np.ndarray:
-    top = np.abs(values).max()
-    return values / top if top > 0 else values
+def _unit_max(rows: np.ndarray) -> np.ndarray:
+    top = np.abs(rows).max(axis=1, keepdims=True)
+    return rows / np.where(top > 0, top, 1.0)
 
 
 @hookimpl

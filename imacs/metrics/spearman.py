@@ -33,29 +33,44 @@ class SpearmanRankCorrelation(MapMetric):
     citation = "Spearman 1904; for saliency maps, Adebayo et al., NeurIPS 2018, arXiv:1810.03292"
 
     def _score(self, map_a: np.ndarray, map_b: np.ndarray) -> float:
-        a, b = map_a.ravel(), map_b.ravel()
-        if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-            return 0.0
-        rank_a, rank_b = average_ranks(a), average_ranks(b)
-        rank_a -= rank_a.mean()
-        rank_b -= rank_b.mean()
-        denominator = np.sqrt(np.dot(rank_a, rank_a) * np.dot(rank_b, rank_b))
-        return float(np.clip(np.dot(rank_a, rank_b) / denominator, -1.0, 1.0))
+        return float(self._score_batch(map_a[None], map_b[None])[0])
+
+    def _score_batch(self, maps_a: np.ndarray, maps_b: np.ndarray) -> np.ndarray:
+        a, b = maps_a.reshape(len(maps_a), -1), maps_b.reshape(len(maps_b), -1)
+        scores = np.zeros(len(a), dtype=np.float64)
+        ranked = (np.ptp(a, axis=1) > 0) & (np.ptp(b, axis=1) > 0)
+        if a.shape[1] < 2 or not ranked.any():
+            return scores
+        rank_a, rank_b = average_ranks(a[ranked]), average_ranks(b[ranked])
+        rank_a -= rank_a.mean(axis=1, keepdims=True)
+        rank_b -= rank_b.mean(axis=1, keepdims=True)
+        numerator = np.einsum("ij,ij->i", rank_a, rank_b)
+        denominator = np.sqrt(
+            np.einsum("ij,ij->i", rank_a, rank_a) * np.einsum("ij,ij->i", rank_b, rank_b)
+        )
+        scores[ranked] = np.clip(numerator / denominator, -1.0, 1.0)
+        return scores
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks ``1 .. n`` of a 1-D array, tied values sharing their average rank (float64)."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    starts_group = np.empty(len(values), dtype=bool)
-    starts_group[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
+    """Ranks ``1 .. n`` along the last axis, tied values sharing their average rank (float64).
+
+    ``values`` is ``(n,)`` or ``(rows, n)``; each row is ranked on its own, all rows with
+    one sort.
+    """
+    rows = np.atleast_2d(values)
+    n_rows, n = rows.shape
+    order = np.argsort(rows, axis=1, kind="stable")
+    ordered = np.take_along_axis(rows, order, axis=1)
+    starts_group = np.empty((n_rows, n), dtype=bool)
+    starts_group[:, 0] = True  # groups never run across rows
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts_group[:, 1:])
     starts = np.flatnonzero(starts_group)
-    sizes = np.diff(np.append(starts, len(values)))
-    group_rank = starts + (sizes + 1) / 2.0  # the mean of ranks start+1 .. start+size
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.repeat(group_rank, sizes)
-    return ranks
+    sizes = np.diff(np.append(starts, n_rows * n))
+    group_rank = starts % n + (sizes + 1) / 2.0  # the mean of ranks start+1 .. start+size
+    ranks = np.empty((n_rows, n), dtype=np.float64)
+    np.put_along_axis(ranks, order, np.repeat(group_rank, sizes).reshape(n_rows, n), axis=1)
+    return ranks.reshape(np.shape(values))
 
 
 @hookimpl

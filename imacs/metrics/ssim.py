@@ -29,9 +29,43 @@ def window_size(height: int, width: int) -> int:
 
 
 def scale_by_max_abs(values: np.ndarray) -> np.ndarray:
-    """``values`` divided by their largest magnitude, into ``[-1, 1]``; all zeros stay zeros."""
-    top = np.abs(values).max()
-    return values / top if top > 0 else values
+    """``values`` divided by their largest magnitude, into ``[-1, 1]``; all zeros stay zeros.
+
+    For a stack ``(N, H, W)``, each map is divided by its own largest magnitude.
+    """
+    if values.ndim <= 2:
+        top = np.abs(values).max()
+        return values / top if top > 0 else values
+    top = np.abs(values).max(axis=(1, 2), keepdims=True)
+    return values / np.where(top > 0, top, 1.0)
+
+
+def mean_ssim(
+    stack_x: np.ndarray, stack_y: np.ndarray, win_size: int, data_range: float
+) -> np.ndarray:
+    """Mean SSIM of each pair of ``(N, H, W)`` float64 maps: ``(N,)``.
+
+    :func:`skimage.metrics.structural_similarity`'s computation with its defaults (a
+    uniform ``win_size`` window, ``K1 = 0.01``, ``K2 = 0.03``, sample covariances, the
+    border of half a window left out of the mean), done for the whole stack at once: the
+    window spans one map, never two.
+    """
+    from scipy.ndimage import uniform_filter
+
+    def local_mean(values: np.ndarray) -> np.ndarray:
+        return uniform_filter(values, size=(1, win_size, win_size))
+
+    n_window = win_size**2
+    cov_norm = n_window / (n_window - 1)
+    ux, uy = local_mean(stack_x), local_mean(stack_y)
+    vx = cov_norm * (local_mean(stack_x * stack_x) - ux * ux)
+    vy = cov_norm * (local_mean(stack_y * stack_y) - uy * uy)
+    vxy = cov_norm * (local_mean(stack_x * stack_y) - ux * uy)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    similarity = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    pad = (win_size - 1) // 2
+    height, width = similarity.shape[1:]
+    return similarity[:, pad : height - pad, pad : width - pad].mean(axis=(1, 2))
 
 
 class StructuralSimilarity(MapMetric):
@@ -51,18 +85,13 @@ class StructuralSimilarity(MapMetric):
     citation = "Wang, Bovik, Sheikh, Simoncelli. IEEE TIP 13(4), 2004"
 
     def _score(self, map_a: np.ndarray, map_b: np.ndarray) -> float:
-        from skimage.metrics import structural_similarity
+        return float(self._score_batch(map_a[None], map_b[None])[0])
 
-        if map_a.ndim == 3:
-            map_a, map_b = map_a.sum(axis=-1), map_b.sum(axis=-1)
-        return float(
-            structural_similarity(
-                scale_by_max_abs(map_a),
-                scale_by_max_abs(map_b),
-                win_size=window_size(*map_a.shape),
-                data_range=2.0,
-            )
-        )
+    def _score_batch(self, maps_a: np.ndarray, maps_b: np.ndarray) -> np.ndarray:
+        if maps_a.ndim == 4:
+            maps_a, maps_b = maps_a.sum(axis=-1), maps_b.sum(axis=-1)
+        side = window_size(*maps_a.shape[1:])
+        return mean_ssim(scale_by_max_abs(maps_a), scale_by_max_abs(maps_b), side, 2.0)
 
 
 @hookimpl

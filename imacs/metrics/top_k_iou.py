@@ -17,10 +17,13 @@ from imacs.metrics.base import MapMetric
 def top_pixels(values: np.ndarray, k: int) -> np.ndarray:
     """Flat indices of the ``k`` largest ``values``; among equal values the first wins.
 
-    A stable sort of the negated values keeps tied pixels in index order, so the answer
+    ``values`` is one map, or ``(N, H, W)`` for the top of each map (then ``(N, k)``). A
+    stable sort of the negated values keeps tied pixels in index order, so the answer
     does not depend on the sort algorithm or the platform.
     """
-    return np.argsort(-values.ravel(), kind="stable")[:k]
+    if values.ndim <= 2:
+        return np.argsort(-values.ravel(), kind="stable")[:k]
+    return np.argsort(-values.reshape(len(values), -1), axis=1, kind="stable")[:, :k]
 
 
 class TopKIntersectionOverUnion(MapMetric):
@@ -56,10 +59,18 @@ class TopKIntersectionOverUnion(MapMetric):
         self.fraction = fraction
 
     def _score(self, map_a: np.ndarray, map_b: np.ndarray) -> float:
-        if map_a.ndim == 3:
-            map_a, map_b = map_a.sum(axis=-1), map_b.sum(axis=-1)
-        k = max(1, round(self.fraction * map_a.size))
-        shared = np.intersect1d(top_pixels(map_a, k), top_pixels(map_b, k)).size
+        return float(self._score_batch(map_a[None], map_b[None])[0])
+
+    def _score_batch(self, maps_a: np.ndarray, maps_b: np.ndarray) -> np.ndarray:
+        if maps_a.ndim == 4:
+            maps_a, maps_b = maps_a.sum(axis=-1), maps_b.sum(axis=-1)
+        n, n_pixels = len(maps_a), maps_a[0].size
+        k = max(1, round(self.fraction * n_pixels))
+        in_a = np.zeros((n, n_pixels), dtype=bool)
+        in_b = np.zeros((n, n_pixels), dtype=bool)
+        np.put_along_axis(in_a, top_pixels(maps_a, k), True, axis=1)
+        np.put_along_axis(in_b, top_pixels(maps_b, k), True, axis=1)
+        shared = np.count_nonzero(in_a & in_b, axis=1)
         return shared / (2 * k - shared)
 
 

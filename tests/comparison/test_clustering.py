@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.datasets import make_blobs
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, pairwise_distances, silhouette_score
 
 from imacs.comparison.clustering import (
     AgglomerativeClusterer,
     Clusterer,
     KMeansClusterer,
     get_clusterer,
+    mean_silhouette,
 )
 from imacs.errors import InvalidInputError
 
@@ -48,6 +49,33 @@ def test_silhouette_scores_equal_scikit_learns_on_the_full_data() -> None:
         )
         expected = silhouette_score(features.astype(np.float64), labels)
         assert score == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("n_clusters", [2, 5, 40])
+def test_mean_silhouette_equals_scikit_learns_with_singletons_and_duplicates(
+    n_clusters: int,
+) -> None:
+    rng = np.random.default_rng(n_clusters)
+    points = rng.normal(size=(90, 4))
+    points[10:14] = points[9]  # duplicate points, some of them split across clusters
+    labels = rng.integers(0, n_clusters, size=90)
+    labels[:3] = n_clusters  # a cluster of three, and below two singletons
+    labels[3], labels[4] = n_clusters + 1, n_clusters + 2
+    _, labels = np.unique(labels, return_inverse=True)
+    distances = pairwise_distances(points)
+    expected = silhouette_score(distances, labels, metric="precomputed")
+    assert mean_silhouette(distances, labels) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_the_search_gives_the_same_answer_on_any_number_of_threads() -> None:
+    features, _ = blobs(n_samples=150, seed=3)
+    answers = []
+    for n_jobs in (1, 3):
+        clusterer = KMeansClusterer(k_range=(2, 9), n_jobs=n_jobs)
+        labels = clusterer.fit_predict(features, seed=2)
+        answers.append((labels, clusterer.silhouette_scores_, clusterer.chosen_k_))
+    np.testing.assert_array_equal(answers[0][0], answers[1][0])
+    assert answers[0][1:] == answers[1][1:]
 
 
 def test_a_silhouette_sample_still_finds_the_blobs() -> None:
@@ -186,6 +214,7 @@ def test_bad_seed_is_rejected() -> None:
         lambda: KMeansClusterer(n_init=0),
         lambda: KMeansClusterer(silhouette_sample=2),
         lambda: KMeansClusterer(search_n_init=0),
+        lambda: KMeansClusterer(n_jobs=0),
         lambda: AgglomerativeClusterer(n_clusters=0),
         lambda: AgglomerativeClusterer(linkage="centroid"),
     ],
@@ -203,6 +232,7 @@ def test_parameters_read_back() -> None:
         "n_init": 3,
         "silhouette_sample": 2000,
         "search_n_init": 3,
+        "n_jobs": None,
     }
     assert repr(AgglomerativeClusterer()) == (
         "AgglomerativeClusterer(n_clusters=12, linkage='ward')"
@@ -218,3 +248,19 @@ def test_get_clusterer() -> None:
         get_clusterer("dbscan")
     with pytest.raises(InvalidInputError, match="expected a Clusterer"):
         get_clusterer(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("k", [2, 7, 20])
+def test_our_kmeans_plusplus_seeds_exactly_as_scikit_learns(k: int) -> None:
+    from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
+
+    from imacs.comparison.clustering import kmeans_plusplus
+
+    points, _ = make_blobs(n_samples=400, n_features=9, centers=6, random_state=k)
+    points = points - points.mean(axis=0)  # KMeans centres the data before seeding
+    ours = kmeans_plusplus(points, k, np.random.RandomState(k))
+    theirs, _ = sklearn_kmeans_plusplus(points, k, random_state=np.random.RandomState(k))
+    np.testing.assert_array_equal(ours, theirs)
+    with_ours = KMeans(n_clusters=k, n_init=3, random_state=1, init=kmeans_plusplus)
+    with_theirs = KMeans(n_clusters=k, n_init=3, random_state=1)
+    np.testing.assert_array_equal(with_ours.fit_predict(points), with_theirs.fit_predict(points))

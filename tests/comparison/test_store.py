@@ -66,3 +66,53 @@ def test_pickled_arrays_are_never_loaded(tmp_path: Path) -> None:
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.warns(UserWarning):
         assert store.load("maps", key) is None
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+        np.asfortranarray(np.arange(12, dtype=np.float64).reshape(3, 4)),
+        np.arange(6, dtype=">i4"),
+        np.array([True, False, True]),
+        np.array(7, dtype=np.uint8),
+        np.zeros((3, 0), dtype=np.int64),
+        np.array(["ab", "c"]),
+    ],
+    ids=["float32-3d", "fortran", "big-endian", "bool", "0-d", "empty", "unicode"],
+)
+def test_arrays_come_back_as_numpy_would_read_them(tmp_path: Path, array: np.ndarray) -> None:
+    store = Store(tmp_path)
+    key = make_key("array", array)
+    store.save("maps", key, array)
+    loaded = store.load("maps", key)
+    assert loaded is not None
+    expected = np.load(store._path("maps", key), allow_pickle=False)
+    assert loaded.dtype == array.dtype == expected.dtype
+    np.testing.assert_array_equal(loaded, array)
+    np.testing.assert_array_equal(expected, array)
+    loaded[...] = loaded  # a loaded array is the caller's to change
+
+
+def test_files_numpy_wrote_in_other_format_versions_are_read(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for version, key in (((1, 0), "ab" * 32), ((2, 0), "cd" * 32), ((3, 0), "ef" * 32)):
+        path = tmp_path / "maps" / key[:2] / f"{key}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as file:
+            np.lib.format.write_array(file, np.arange(5.0), version=version)
+        np.testing.assert_array_equal(store.load("maps", key), np.arange(5.0))
+
+
+def test_a_truncated_result_is_recomputed_not_misread(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save("maps", "ab" * 32, np.arange(100.0))
+    path = next((tmp_path / "maps").rglob("*.npy"))
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.warns(UserWarning, match="computed again"):
+        assert store.load("maps", "ab" * 32) is None
+
+
+def test_object_arrays_are_refused_when_saved(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="plain arrays"):
+        Store(tmp_path).save("maps", "ab" * 32, np.array([{"a": 1}], dtype=object))

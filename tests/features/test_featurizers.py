@@ -414,3 +414,73 @@ def test_standardize_blocks_refuses_what_it_cannot_combine(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         standardize_blocks(blocks)
+
+
+# -- batches --------------------------------------------------------------------------------
+
+
+def mixed_batch(channels: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Four 14x18 images, two in 0..1 and two in 0..255, with ragged and flat regions."""
+    rng = np.random.default_rng(11)
+    images = rng.random((4, 14, 18, channels), dtype=np.float32)
+    images[1] *= 255
+    images[3] = np.round(images[3] * 4) * 60  # flat patches, an 8-bit range
+    labels = [random_labels(14, 18, n, seed) for seed, n in enumerate((5, 1, 9, 3))]
+    return images, labels
+
+
+@pytest.mark.parametrize(("featurizer", "dimension"), FEATURIZERS, ids=IDS)
+@pytest.mark.parametrize("channels", [3, 1, 4])
+def test_a_batch_gives_each_image_exactly_its_own_features(
+    featurizer: Featurizer, dimension: int, channels: int
+) -> None:
+    from imacs.testing import check_featurizer
+
+    images, labels = mixed_batch(channels)
+    check_featurizer(featurizer, images, labels, model=spatial_model())
+
+
+@pytest.mark.parametrize(("featurizer", "dimension"), FEATURIZERS[:5], ids=IDS[:5])
+def test_images_of_different_sizes_are_featurized_one_at_a_time(
+    featurizer: Featurizer, dimension: int
+) -> None:
+    images = [rgb_image(10, 12, 0), rgb_image(15, 9, 1) * 255]
+    labels = [random_labels(10, 12, 4, 0), random_labels(15, 9, 6, 1)]
+    batched = featurizer.featurize_batch(images, labels)
+    for image, label_map, features in zip(images, labels, batched, strict=True):
+        np.testing.assert_array_equal(features, featurizer.featurize(image, label_map))
+
+
+def test_the_embedding_featurizer_makes_one_model_call_per_batch() -> None:
+    model = spatial_model()
+    images, labels = mixed_batch(3)
+    ModelEmbedding().featurize_batch(images, labels, model=model)
+    assert len(model.layers_asked) == 1
+
+
+def test_featurize_batch_refuses_unpaired_or_bad_inputs() -> None:
+    images, labels = mixed_batch(3)
+    with pytest.raises(InvalidInputError, match="one label map per image; got 4 images and 3"):
+        ColorHistogram().featurize_batch(images, labels[:3])
+    with pytest.raises(InvalidInputError, match=r"expected an image \(H, W, C\) and labels"):
+        ColorHistogram().featurize_batch(images, [label_map[:-1] for label_map in labels])
+    assert ColorHistogram().featurize_batch(images[:0], []) == []
+
+
+class IgnoresOffsets(ColorHistogram):
+    """A broken batch: every image gets the first image's features."""
+
+    name = "broken-color"
+
+    def _featurize_batch(self, images: Any, labels: Any, model: Any) -> list[np.ndarray]:
+        first = self._featurize(images[0], labels[0], model)
+        return [first[: int(label_map.max()) + 1] for label_map in labels]
+
+
+def test_the_featurizer_checks_catch_a_batch_that_mixes_images_up() -> None:
+    from imacs.testing import check_featurizer
+
+    images, labels = mixed_batch(3)
+    labels = [np.minimum(label_map, 0) for label_map in labels]  # one region each
+    with pytest.raises(AssertionError, match="batch_equals_single_images"):
+        check_featurizer(IgnoresOffsets(), images, labels)

@@ -202,3 +202,52 @@ def test_ssim_refuses_maps_under_three_pixels_and_handles_zero_maps() -> None:
     zeros = np.zeros((8, 8))
     assert StructuralSimilarity().score(zeros, zeros) == pytest.approx(1.0)
     assert np.isfinite(StructuralSimilarity().score(zeros, random_map(8, 8, seed=13)))
+
+
+# -- batches --------------------------------------------------------------------------------
+
+
+def awkward_maps(*shape: int) -> tuple[np.ndarray, np.ndarray]:
+    """Six pairs: random, tied (quantised), sparse, constant, all zero, and a map with itself."""
+    rng = np.random.default_rng(21)
+    a, b = rng.normal(size=(6, *shape)), rng.normal(size=(6, *shape))
+    a[1], b[1] = np.round(a[1]), np.round(b[1] * 2)
+    a[2][np.abs(a[2]) < 1] = 0
+    b[2][np.abs(b[2]) < 0.5] = 0
+    a[3] = 0.25
+    a[4] = b[4] = 0.0
+    b[5] = a[5]
+    return a, b
+
+
+@pytest.mark.parametrize("metric", METRICS, ids=IDS)
+@pytest.mark.parametrize("shape", [(12, 10), (9, 7, 3)])
+def test_a_batch_gives_each_pair_its_own_score(metric: MapMetric, shape: tuple[int, ...]) -> None:
+    from imacs.testing import check_map_metric
+
+    check_map_metric(metric, *awkward_maps(*shape))
+
+
+@pytest.mark.parametrize("metric", METRICS, ids=IDS)
+def test_score_batch_refuses_stacks_of_different_shapes(metric: MapMetric) -> None:
+    with pytest.raises(InvalidInputError, match="two stacks of maps of one shape"):
+        metric.score_batch(np.ones((2, 8, 8)), np.ones((3, 8, 8)))
+    with pytest.raises(InvalidInputError, match="two stacks of maps of one shape"):
+        metric.score_batch(np.ones((8, 8)), np.ones((8, 8)))
+    assert metric.score_batch(np.ones((0, 8, 8)), np.ones((0, 8, 8))).shape == (0,)
+
+
+class FirstPairOnly(CosineSimilarity):
+    """A broken batch: every pair gets the first pair's score."""
+
+    name = "broken-cosine"
+
+    def _score_batch(self, maps_a: np.ndarray, maps_b: np.ndarray) -> np.ndarray:
+        return np.full(len(maps_a), self._score(maps_a[0], maps_b[0]))
+
+
+def test_the_metric_checks_catch_a_batch_that_mixes_pairs_up() -> None:
+    from imacs.testing import check_map_metric
+
+    with pytest.raises(AssertionError, match="batch_equals_single_pairs"):
+        check_map_metric(FirstPairOnly(), *awkward_maps(8, 8))
