@@ -3,9 +3,10 @@
 Times, in milliseconds per image (mean over ``--images`` digits): Felzenszwalb at the
 comparison's default settings; writing and reading a label map in a store (in
 ``--store-dir``, by default a temporary folder, so the disk decides); the colour,
-texture and shape featurizers; each map-agreement metric; and, for reference, the same
-Spearman correlation through ``scipy.stats.spearmanr``. ``compare_speed.py`` gives the
-stages' totals; this says where their time goes.
+texture and shape featurizers and each map-agreement metric, both one image at a time
+and in batches of ``--batch`` images as a comparison calls them; and, for reference, the
+same Spearman correlation through ``scipy.stats.spearmanr``. ``compare_speed.py`` gives
+the stages' totals; this says where their time goes.
 
     .venv/bin/python benchmarks/stage_costs.py
     .venv/bin/python benchmarks/stage_costs.py --store-dir /dev/shm    # a disk in memory
@@ -40,10 +41,18 @@ def per_image_ms(n: int, work: Callable[[int], object]) -> float:
     return (time.perf_counter() - start) / n * 1000
 
 
+def per_batch_ms(n: int, starts: range, work: Callable[[int], object]) -> float:
+    start = time.perf_counter()
+    for first in starts:
+        work(first)
+    return (time.perf_counter() - start) / n * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--store-dir", default=None, help="where the timed store is made")
+    parser.add_argument("--batch", type=int, default=32, help="images per batch (batch_size)")
     args = parser.parse_args()
     from scipy.stats import spearmanr
 
@@ -83,9 +92,33 @@ def main() -> None:
             lambda i: spearmanr(maps_a[i].ravel(), maps_b[i].ravel()),
         )
     )
-    print(f"{'work':<36} {'ms/image':>9}")
+    batched = []
+    starts = range(0, n, args.batch)
+    stack_a, stack_b = np.stack(maps_a), np.stack(maps_b)
+    for featurizer in (ColorHistogram(), LocalBinaryPatterns(), RegionShape()):
+        batched.append(
+            (
+                f"featurizer {featurizer.name}",
+                lambda j, f=featurizer: f.featurize_batch(
+                    images[j : j + args.batch], labels[j : j + args.batch]
+                ),
+            )
+        )
+    for metric in metrics:
+        batched.append(
+            (
+                f"metric {metric.name}",
+                lambda j, m=metric: m.score_batch(
+                    stack_a[j : j + args.batch], stack_b[j : j + args.batch]
+                ),
+            )
+        )
+
+    print(f"{'work':<36} {'ms/image':>9} {'batched':>9}")
+    batch_ms = {name: per_batch_ms(n, starts, work) for name, work in batched}
     for name, work in rows:
-        print(f"{name:<36} {per_image_ms(n, work):>9.3f}")
+        in_batches = f"{batch_ms[name]:>9.3f}" if name in batch_ms else f"{'':>9}"
+        print(f"{name:<36} {per_image_ms(n, work):>9.3f} {in_batches}")
 
 
 if __name__ == "__main__":
