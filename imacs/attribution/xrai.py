@@ -43,6 +43,7 @@ from imacs.adapters.base import ModelAdapter
 from imacs.attribution.base import AttributionMethod, AttributionResult
 from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
+from imacs.parallel import available_cores, thread_map
 from imacs.parameters import check_positive_int
 from imacs.segmentation.base import Segmenter
 from imacs.segmentation.felzenszwalb import label_masks, xrai_segments
@@ -311,7 +312,7 @@ class _SegmentCache:
             self._entries.clear()
             self._bytes = 0
 
-    def get(self, image: np.ndarray) -> np.ndarray:
+    def get(self, image: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
         digest = hashlib.sha256(repr((image.shape, image.dtype.str)).encode())
         digest.update(np.ascontiguousarray(image).data)
         key = digest.hexdigest()
@@ -322,7 +323,7 @@ class _SegmentCache:
         if entry is not None:
             packed, shape = entry
             return np.unpackbits(packed, count=int(np.prod(shape))).reshape(shape).view(bool)
-        masks = xrai_segments(image)
+        masks = xrai_segments(image, n_jobs=n_jobs)
         packed = np.packbits(masks)
         with self._lock:
             if key not in self._entries:
@@ -488,10 +489,10 @@ class XRAI(AttributionMethod):
                     f"map ({height}, {width}); got a {entry.dtype} array of shape {entry.shape}"
                 )
 
-    def _candidates(self, index: int, image: np.ndarray) -> np.ndarray:
+    def _candidates(self, index: int, image: np.ndarray, n_jobs: int | None) -> np.ndarray:
         spec = self.segments
         if spec is None:
-            return SEGMENT_CACHE.get(image)
+            return SEGMENT_CACHE.get(image, n_jobs)
         if isinstance(spec, Segmenter):
             return label_masks(spec.segment(image))
         entry = np.asarray(spec[index])
@@ -503,18 +504,29 @@ class XRAI(AttributionMethod):
         self._check_segments(images)
         base = self._base_maps(model, images, targets, batch_size)
         maps = np.empty(images.shape, dtype=np.float32)
-        segments = []
-        for i, image in enumerate(images):  # one image's candidates in memory at a time
-            values, ranked = xrai_regions(
+        segments: list[np.ndarray] = []
+        # Several images at once on threads (segmentation and selection release the GIL
+        # for most of their time), one per core, so that only that many images'
+        # candidates are in memory at a time; a single image segments its scales on
+        # threads instead.
+        cores = available_cores()
+        per_image_jobs = 1 if len(images) > 1 else None
+
+        def regions(i: int) -> tuple[np.ndarray, np.ndarray]:
+            return xrai_regions(
                 base[i],
-                self._candidates(i, image),
+                self._candidates(i, images[i], per_image_jobs),
                 algorithm=self.algorithm,
                 area_threshold=self.area_threshold,
                 min_pixel_diff=self.min_pixel_diff,
                 flatten_xrai_segments=self.flatten_xrai_segments,
             )
-            maps[i] = values[..., None]
-            segments.append(ranked)
+
+        for start in range(0, len(images), cores):
+            index = range(start, min(start + cores, len(images)))
+            for i, (values, ranked) in zip(index, thread_map(regions, index), strict=True):
+                maps[i] = values[..., None]
+                segments.append(ranked)
         return XRAIResult(
             maps,
             self.name,

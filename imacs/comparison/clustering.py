@@ -13,13 +13,12 @@ Both wrap scikit-learn, which is imported only when a clusterer runs.
 from __future__ import annotations
 
 import abc
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from imacs.components import Component
 from imacs.errors import InvalidInputError
+from imacs.parallel import thread_map
 from imacs.parameters import check_choice, check_positive_int, check_seed
 
 
@@ -64,13 +63,6 @@ class Clusterer(Component, abc.ABC):
     @abc.abstractmethod
     def _fit_predict(self, features: np.ndarray, seed: int) -> np.ndarray:
         """Labels for validated, finite float64 ``features`` with at least one row."""
-
-
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity where the OS reports one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def kmeans_plusplus(
@@ -277,13 +269,7 @@ class KMeansClusterer(Clusterer):
             return mean_silhouette(distances, dense)
 
         candidates = list(range(low, high + 1))
-        workers = min(len(candidates), self.n_jobs or available_cores())
-        if workers > 1:
-            # scikit-learn's k-means and numpy's reductions release the GIL
-            with ThreadPoolExecutor(workers) as pool:
-                scores = list(pool.map(silhouette, candidates))
-        else:
-            scores = [silhouette(k) for k in candidates]
+        scores = thread_map(silhouette, candidates, self.n_jobs)
         best_score = -np.inf
         self.chosen_k_ = 1
         for k, score in zip(candidates, scores, strict=True):

@@ -24,6 +24,7 @@ import numpy as np
 
 from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
+from imacs.parallel import thread_map
 from imacs.segmentation.base import Segmenter
 
 # scikit-image is imported inside the functions that use it: it loads scipy.ndimage
@@ -185,6 +186,7 @@ def xrai_segments(
     min_size: int = XRAI_MIN_SIZE,
     resize_to: tuple[int, int] | None = XRAI_RESIZE,
     value_range: tuple[float, float] | None = XRAI_VALUE_RANGE,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """XRAI's candidate regions for one channel-last image ``(H, W, C)``: ``(K, H, W)`` bool.
 
@@ -194,7 +196,9 @@ def xrai_segments(
     becomes a mask, and each mask is dilated by a disk of radius ``dilation_rad`` (0: no
     dilation), so masks overlap. The defaults reproduce PAIR saliency's
     ``_get_segments_felzenszwalb`` mask for mask, in its order (scales in turn, labels in
-    increasing order, empty masks of labels the resize dropped included).
+    increasing order, empty masks of labels the resize dropped included). The scales are
+    segmented on up to ``n_jobs`` threads (None: every core; scikit-image's Felzenszwalb
+    releases the GIL), which does not change the result.
     """
     image = np.asarray(image)
     if image.ndim != 3:
@@ -213,11 +217,12 @@ def xrai_segments(
     _check_value_range(value_range)
     shape = (image.shape[0], image.shape[1])
     normalized = normalize_image(image, value_range, resize_to)
-    stacks = [
-        label_masks(_segment_normalized(normalized, shape, scale, sigma, min_size), dilation_rad)
-        for scale in scales
-    ]
-    return np.concatenate(stacks)
+
+    def masks_at(scale: float) -> np.ndarray:
+        labels = _segment_normalized(normalized, shape, scale, sigma, min_size)
+        return label_masks(labels, dilation_rad)
+
+    return np.concatenate(thread_map(masks_at, scales, n_jobs))
 
 
 class Felzenszwalb(Segmenter):

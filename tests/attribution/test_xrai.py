@@ -291,3 +291,22 @@ def test_parameters_are_pairs_and_the_method_is_registered() -> None:
     registered: list[type] = []
     register_attribution_methods(registered.append)
     assert registered == [XRAI] and XRAI.name == "xrai"
+
+
+def test_threads_change_nothing(images: np.ndarray, segments: list[np.ndarray], model: Any) -> None:
+    from imacs.attribution.xrai import SEGMENT_CACHE
+
+    for image, expected in zip(images, segments, strict=True):
+        np.testing.assert_array_equal(xrai_segments(image, n_jobs=1), expected)
+        np.testing.assert_array_equal(xrai_segments(image, n_jobs=4), expected)
+    base = Gradient().attribute(model, images, TARGETS).maps
+    method = XRAI(base_attribution=base)
+    SEGMENT_CACHE.clear()
+    together = method.attribute(model, images, TARGETS)
+    SEGMENT_CACHE.clear()
+    for i in range(len(images)):  # one image alone segments its scales on threads
+        alone = XRAI(base_attribution=base[i : i + 1]).attribute(
+            model, images[i : i + 1], TARGETS[i : i + 1]
+        )
+        np.testing.assert_array_equal(alone.maps[0], together.maps[i])
+        np.testing.assert_array_equal(alone.segments[0], together.segments[i])
