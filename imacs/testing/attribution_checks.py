@@ -25,6 +25,7 @@ import numpy as np
 from imacs.adapters.base import ModelAdapter
 from imacs.attribution.base import AttributionMethod, AttributionResult
 from imacs.errors import InvalidInputError
+from imacs.testing.reporting import run_checks
 
 #: a check: (method, model, images, targets) -> None, raising AssertionError
 AttributionCheck = Callable[[AttributionMethod, ModelAdapter, np.ndarray, np.ndarray], None]
@@ -312,16 +313,4 @@ def check_attribution_method(
                 ),
             )
         )
-    failures = []
-    for name, run in checks:
-        try:
-            run()
-        except AssertionError as exc:
-            failures.append(f"{name}: {exc}")
-        except Exception as exc:  # a contract violation caught by the base class counts too
-            failures.append(f"{name}: raised {type(exc).__name__}: {exc}")
-    if failures:
-        raise AssertionError(
-            f"attribution method {method.name!r} fails {len(failures)} conformance "
-            "check(s):\n- " + "\n- ".join(failures)
-        )
+    run_checks(f"attribution method {method.name!r}", checks)

@@ -9,7 +9,7 @@ them all and raise one ``AssertionError`` listing every failure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,21 +17,7 @@ import numpy as np
 from imacs.adapters.base import ModelAdapter
 from imacs.features.base import Featurizer
 from imacs.metrics.base import MapMetric
-
-
-def _run(name: str, checks: Sequence[tuple[str, Callable[[], None]]]) -> None:
-    failures = []
-    for check_name, check in checks:
-        try:
-            check()
-        except AssertionError as exc:
-            failures.append(f"{check_name}: {exc}")
-        except Exception as exc:  # a contract violation caught by the base class counts too
-            failures.append(f"{check_name}: raised {type(exc).__name__}: {exc}")
-    if failures:
-        raise AssertionError(
-            f"{name} fails {len(failures)} conformance check(s):\n- " + "\n- ".join(failures)
-        )
+from imacs.testing.reporting import run_checks
 
 
 def _largest_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,7 +89,7 @@ def check_featurizer(
         for i, (a, b) in enumerate(zip(first, second, strict=True)):
             assert np.array_equal(a, b), f"image {i}: two calls gave different features"
 
-    _run(
+    run_checks(
         f"featurizer {featurizer.name!r}",
         [
             ("one_row_per_region", one_row_per_region),
@@ -147,7 +133,7 @@ def check_map_metric(
         worst = float(np.max(np.abs(backward - forward[order])))
         assert worst <= atol, f"a pair's score changes with its place in the batch ({worst:.2e})"
 
-    _run(
+    run_checks(
         f"metric {metric.name!r}",
         [
             ("finite_float_per_pair", finite_float_per_pair),

@@ -8,11 +8,13 @@ reports every failure at once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from imacs.adapters.base import ModelAdapter
 from imacs.errors import InvalidInputError
+from imacs.testing.reporting import run_checks
 
 Check = Callable[[ModelAdapter, np.ndarray, np.ndarray], None]
 
@@ -190,18 +192,9 @@ def check_model_adapter(
     """
     images = np.ascontiguousarray(images, dtype=np.float32)
     targets = np.asarray(targets, dtype=np.int64)
-    failures = []
-    for check in ADAPTER_CHECKS:
-        if check is check_finite_differences and not finite_differences:
-            continue
-        try:
-            check(adapter, images, targets)
-        except AssertionError as exc:
-            failures.append(f"{check.__name__}: {exc}")
-        except Exception as exc:  # a contract violation caught by the base class counts too
-            failures.append(f"{check.__name__}: raised {type(exc).__name__}: {exc}")
-    if failures:
-        raise AssertionError(
-            f"adapter {adapter.name!r} fails {len(failures)} conformance check(s):\n- "
-            + "\n- ".join(failures)
-        )
+    checks = [
+        (check.__name__, partial(check, adapter, images, targets))
+        for check in ADAPTER_CHECKS
+        if finite_differences or check is not check_finite_differences
+    ]
+    run_checks(f"adapter {adapter.name!r}", checks)
