@@ -227,13 +227,15 @@ class KMeansClusterer(Clusterer):
         self.silhouette_scores_: dict[int, float] = {}
 
     def _fit_predict(self, features: np.ndarray, seed: int) -> np.ndarray:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
 
         # One thread per fit: region features are small enough that scikit-learn's OpenMP
         # and BLAS threads cost more than they save (on a busy machine their waiting
         # threads spin and slow the fit down); the search runs several fits at once
-        # instead. Set once: each call inspects every loaded library.
-        with threadpool_limits(limits=1):
+        # instead. The controller inspects the loaded libraries once; OpenMP's limit
+        # holds per thread, so each search thread sets it again.
+        self._threads = ThreadpoolController()
+        with self._threads.limit(limits=1):
             return self._search_and_fit(features, seed)
 
     def _search_and_fit(self, features: np.ndarray, seed: int) -> np.ndarray:
@@ -261,7 +263,8 @@ class KMeansClusterer(Clusterer):
         distances = pairwise_distances(searched)
 
         def silhouette(k: int) -> float | None:
-            labels = self._kmeans(searched, k, seed, n_init=self.search_n_init)
+            with self._threads.limit(limits=1, user_api="openmp"):
+                labels = self._kmeans(searched, k, seed, n_init=self.search_n_init)
             n_found = np.unique(labels).size
             if not 2 <= n_found <= sample.size - 1:
                 return None  # the silhouette is undefined for this sample

@@ -264,3 +264,23 @@ def test_our_kmeans_plusplus_seeds_exactly_as_scikit_learns(k: int) -> None:
     with_ours = KMeans(n_clusters=k, n_init=3, random_state=1, init=kmeans_plusplus)
     with_theirs = KMeans(n_clusters=k, n_init=3, random_state=1)
     np.testing.assert_array_equal(with_ours.fit_predict(points), with_theirs.fit_predict(points))
+
+
+def test_every_fit_runs_on_one_openmp_thread_also_on_the_search_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # OpenMP's thread limit holds per thread, so a limit set on the calling thread alone
+    # would leave the search threads' fits running several OpenMP threads each
+    import sklearn.cluster._kmeans as sklearn_kmeans
+
+    seen: list[int] = []
+    effective = sklearn_kmeans._openmp_effective_n_threads
+
+    def spy(*args: object, **kwargs: object) -> int:
+        seen.append(effective(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(sklearn_kmeans, "_openmp_effective_n_threads", spy)
+    features, _ = blobs(n_samples=150, seed=4)
+    KMeansClusterer(k_range=(2, 6), n_jobs=2).fit_predict(features, seed=0)
+    assert seen and set(seen) == {1}
