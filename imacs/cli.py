@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,12 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     is_eager=True,
     callback=_print_version,
     help="Show the version of imacs and of its installed plugins, then exit.",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    help="Show the full traceback of an error instead of one line (also IMACS_DEBUG=1).",
 )
 def cli() -> None:
     """Compare two image models across a dataset by where their attributions differ."""
@@ -435,10 +442,40 @@ def demo(out_dir: str, seed: int, quiet: bool) -> None:
         click.echo(f"tables written to {out}")
 
 
-def main() -> None:
-    """Entry point: run the CLI, turning imacs errors into one clear line and exit code 1."""
+def _debugging(argv: list[str]) -> bool:
+    """Whether the user asked for tracebacks: ``--debug`` before the command, or IMACS_DEBUG."""
+    flag = os.environ.get("IMACS_DEBUG", "").strip().lower()
+    return flag not in ("", "0", "false", "no") or "--debug" in argv[: _command_position(argv)]
+
+
+def _command_position(argv: list[str]) -> int:
+    """Where the subcommand starts: global options come before it."""
+    for position, argument in enumerate(argv):
+        if not argument.startswith("-"):
+            return position
+    return len(argv)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """An OSError in one line, with the file it concerns when it names one."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None:
+        return f"{reason}: {os.fsdecode(exc.filename)!r}"
+    return reason
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning every imacs error and OSError into one line.
+
+    The exit status is 1 for those errors. ``imacs --debug COMMAND`` (or IMACS_DEBUG=1)
+    shows the traceback instead, for a bug report.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debugging(args)
+    if "--debug" in args[: _command_position(args)]:
+        args.remove("--debug")
     try:
-        cli(standalone_mode=False)
+        cli(args=args, standalone_mode=False, prog_name="imacs")
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -447,8 +484,11 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
-    except ImacsError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except (ImacsError, OSError) as exc:
+        if debug:
+            raise
+        line = str(exc) if isinstance(exc, ImacsError) else _os_error_line(exc)
+        click.echo(f"error: {' '.join(line.split())}", err=True)
         sys.exit(1)
 
 

@@ -1,0 +1,95 @@
+"""Every imacs error and OSError ends the CLI in one line on stderr and exit status 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import imacs
+from imacs.cli import main
+from imacs.errors import InvalidInputError, StoreError
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / "a.png")
+    return images
+
+
+def attribute_args(folder: Path, tmp_path: Path) -> list[str]:
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"not read: load_model is replaced in these tests")
+    return ["attribute", "--model", str(model), "--images", str(folder), "--out", str(tmp_path)]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(stop.value.code or 0), out, err
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            PermissionError(13, "Permission denied", "/data/model.pt"),
+            "error: Permission denied: '/data/model.pt'",
+        ),
+        (OSError(28, "No space left on device"), "error: No space left on device"),
+        (
+            InvalidInputError("expected images of shape (N, H, W, C);\n   got (3, 8)"),
+            "error: expected images of shape (N, H, W, C); got (3, 8)",
+        ),
+        (StoreError("the store '/s' is read-only"), "error: the store '/s' is read-only"),
+    ],
+)
+def test_errors_end_in_one_line_and_status_1(
+    error: Exception,
+    expected: str,
+    folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def failing_load(*_args: object, **_kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(imacs, "load_model", failing_load)
+    monkeypatch.delenv("IMACS_DEBUG", raising=False)
+    status, out, err = run(attribute_args(folder, tmp_path), capsys)
+    assert status == 1
+    assert err.strip() == expected
+    assert "Traceback" not in out + err
+
+
+def test_debug_flag_and_variable_show_the_traceback(
+    folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def failing_load(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(imacs, "load_model", failing_load)
+    monkeypatch.delenv("IMACS_DEBUG", raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        main(["--debug", *attribute_args(folder, tmp_path)])
+    monkeypatch.setenv("IMACS_DEBUG", "1")
+    with pytest.raises(OSError, match="No space left"):
+        main(attribute_args(folder, tmp_path))
+    monkeypatch.setenv("IMACS_DEBUG", "0")
+    status, _, err = run(attribute_args(folder, tmp_path), capsys)
+    assert status == 1 and err.startswith("error: No space left")
+
+
+def test_usage_errors_keep_clicks_message(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(["attribute", "--no-such-flag"], capsys)
+    assert status == 2
+    assert "No such option '--no-such-flag'" in err
