@@ -2,11 +2,12 @@
 
 Times, in milliseconds per image (mean over ``--images`` digits): Felzenszwalb at the
 comparison's default settings; writing and reading a label map in a store (in
-``--store-dir``, by default a temporary folder, so the disk decides); the colour,
-texture and shape featurizers and each map-agreement metric, both one image at a time
-and in batches of ``--batch`` images as a comparison calls them; and, for reference, the
-same Spearman correlation through ``scipy.stats.spearmanr``. ``compare_speed.py`` gives
-the stages' totals; this says where their time goes.
+``--store-dir``, by default a temporary folder, so the disk decides), and the checksum
+check that each read includes; the colour, texture and shape featurizers and each
+map-agreement metric, both one image at a time and in batches of ``--batch`` images as
+a comparison calls them; and, for reference, the same Spearman correlation through
+``scipy.stats.spearmanr``. ``compare_speed.py`` gives the stages' totals; this says
+where their time goes.
 
     .venv/bin/python benchmarks/stage_costs.py
     .venv/bin/python benchmarks/stage_costs.py --store-dir /dev/shm    # a disk in memory
@@ -18,6 +19,7 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -31,7 +33,7 @@ from imacs.metrics.spearman import SpearmanRankCorrelation
 from imacs.metrics.ssim import StructuralSimilarity
 from imacs.metrics.top_k_iou import TopKIntersectionOverUnion
 from imacs.segmentation.felzenszwalb import Felzenszwalb
-from imacs.store import Store
+from imacs.store import Store, _damage
 
 
 def per_image_ms(n: int, work: Callable[[int], object]) -> float:
@@ -65,11 +67,15 @@ def main() -> None:
     labels = [segmenter.segment(image) for image in images]
     store = Store(tempfile.mkdtemp(dir=args.store_dir))
     keys = [f"{i:064x}"[::-1] for i in range(n)]  # spread over the store's sub-folders
+    for key, label in zip(keys, labels, strict=True):  # files whose checksum check is timed
+        store.save("checked", key, label)
+    stored = [bytearray(Path(store._file("checked", key)).read_bytes()) for key in keys]
 
     rows = [
         ("felzenszwalb", lambda i: segmenter.segment(images[i])),
         ("store: write a label map", lambda i: store.save("segments", keys[i], labels[i])),
         ("store: read a label map", lambda i: store.load("segments", keys[i])),
+        ("store: the read's checksum check", lambda i: _damage("checked", keys[i], stored[i])),
     ]
     for featurizer in (ColorHistogram(), LocalBinaryPatterns(), RegionShape()):
         rows.append(

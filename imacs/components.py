@@ -20,6 +20,10 @@ class Component:
     requires: ClassVar[frozenset[str]] = frozenset()
     #: The paper or source the component implements, for docstrings and reports.
     citation: ClassVar[str] = ""
+    #: Bumped by the component's author whenever a change of its code changes its results:
+    #: stored results are keyed on it (and on the providing distribution's version), so
+    #: results of the old code are not reused.
+    version: ClassVar[str | None] = None
 
     @classmethod
     def param_names(cls) -> list[str]:
