@@ -37,7 +37,10 @@ def main() -> None:
     labels = data.target[N_TRAIN:]
 
     models = {
-        "PyTorch": imacs.load_model(MODELS / "digits-cnn.pt", preprocessing=PREPROCESSING),
+        # TorchScript runs code from the file while it loads: trust=True, for our own file
+        "PyTorch": imacs.load_model(
+            MODELS / "digits-cnn.pt", preprocessing=PREPROCESSING, trust=True
+        ),
         "Keras": imacs.load_model(MODELS / "digits-cnn.keras", preprocessing=PREPROCESSING),
     }
 

@@ -21,7 +21,13 @@ def load_model(model: Any, *, adapter: str | None = None, **options: Any) -> Mod
     TorchScript / state-dict file goes to the torch adapter, a ``keras.Model``, ``.keras``
     file or SavedModel directory to the tensorflow adapter. Pass ``adapter="name"`` to
     choose one explicitly. ``options`` go to the adapter (``preprocessing``, ``target``,
-    ``batch_size``, ``device``, ``trust``...; see each adapter's documentation).
+    ``batch_size``, ``device``, ``trust``...; see each adapter's documentation), which
+    checks them against the types it declares.
+
+    ``trust`` must be ``True`` or ``False``. Files that run code while they load
+    (TorchScript archives, pickled modules, SavedModel directories, Keras files with
+    ``Lambda`` layers) load only with ``trust=True``; state dicts and Keras files in safe
+    mode load without it.
     """
     if isinstance(model, ModelAdapter):
         if adapter is not None or options:

@@ -13,9 +13,11 @@ Registration hooks receive a ``register`` callback and call it once per componen
         register(MySegmenter)
 
 ``register(component_class)`` reads the component's name from its ``name`` class
-attribute; two components of one kind with the same name are an error that names both
-plugins. A plugin may implement any subset of the hooks, and a hook implementation may
-accept any subset of the hook's arguments.
+attribute. When two plugins register components of one kind with the same name, both
+plugins are listed as broken, and asking for that name is an error that names them. A
+plugin may implement any subset of the hooks, and a hook implementation may accept any
+subset of the hook's arguments; one that names no hook here, or takes an argument its hook
+does not offer, makes its plugin broken.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The typed registry: every installed component, by kind and name.
 
 Core code asks the registry for components; it never calls a hook itself. The registry
-calls each registration hook once per plugin, so it knows which plugin provided what and
-can name both plugins when two claim one name.
+calls each registration hook once per plugin, so it knows which plugin provided what. A
+plugin whose hook fails, or registers something that is not a component, is handed back
+to the host to be listed as broken and removed; so are both plugins when two claim one
+name, and asking for that name is an error naming both.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ KINDS: dict[Kind, tuple[str, str]] = {
 }
 
 
+def a_label(kind: Kind) -> str:
+    """What users call a component of ``kind``, with its article: "an attribution method"."""
+    label = KINDS[kind][1]
+    return f"an {label}" if label[0] in "aeiou" else f"a {label}"
+
+
 def _base_class(kind: Kind) -> type:
     # imported lazily: the component modules import the registry's errors
     from imacs.adapters.base import ModelAdapter
@@ -61,6 +69,11 @@ class Entry:
     cls: type
     plugin: str
 
+    @property
+    def class_path(self) -> str:
+        """Where the class is defined, ``module.QualifiedName``, for error messages."""
+        return f"{self.cls.__module__}.{self.cls.__qualname__}"
+
 
 class Registry:
     """Components of all five kinds, collected from the plugins of a ``PluginHost``."""
@@ -73,26 +86,46 @@ class Registry:
         # Each kind is collected on first use: registering an adapter class imports its
         # framework, which a user attributing with an adapter already in hand never needs.
         if kind not in self._collected:
-            entries: dict[str, Entry] = {}
+            claims: dict[str, list[Entry]] = {}
             for plugin_name, plugin in self._host.loaded_plugins():
-                self._collect(kind, plugin_name, plugin, entries)
-            self._collected[kind] = entries
+                try:
+                    found = self.components_of(kind, plugin_name, plugin)
+                except Exception as exc:  # whatever a plugin's hook does wrong is its own
+                    self._host.break_plugin(plugin_name, _fault(exc, plugin_name, kind))
+                    continue
+                for entry in found:
+                    claims.setdefault(entry.name, []).append(entry)
+            for name, entries in claims.items():
+                if len(entries) > 1:
+                    self._host.record_clash(kind, name, entries)
+            loaded = {name for name, _ in self._host.loaded_plugins()}
+            self._collected[kind] = {
+                name: entries[0]
+                for name, entries in claims.items()
+                if len(entries) == 1 and entries[0].plugin in loaded
+            }
+            self._host.report_broken()
         return self._collected[kind]
 
-    def _collect(
-        self, kind: Kind, plugin_name: str, plugin: object, entries: dict[str, Entry]
-    ) -> None:
+    def components_of(self, kind: Kind, plugin_name: str, plugin: object) -> list[Entry]:
+        """What ``plugin`` registers through the hook of ``kind``, each checked.
+
+        Raises :class:`~imacs.errors.PluginError` naming the plugin when it registers
+        something that is not a component of ``kind``, a class without a name, or two
+        classes under one name.
+        """
         hook_name, label = KINDS[kind]
         impls = self._host.pm.hook.__dict__[hook_name].get_hookimpls()
         impl = next((i for i in impls if i.plugin is plugin), None)
         if impl is None:
-            return
+            return []
         base = _base_class(kind)
+        found: dict[str, Entry] = {}
 
         def register(cls: type) -> None:
             if not (isinstance(cls, type) and issubclass(cls, base)):
                 raise PluginError(
-                    f"plugin {plugin_name!r} registered {cls!r} as a {label}; expected a "
+                    f"plugin {plugin_name!r} registered {cls!r} as {a_label(kind)}; expected a "
                     f"subclass of imacs.{base.__name__}"
                 )
             name = getattr(cls, "name", "")
@@ -101,18 +134,52 @@ class Registry:
                     f"plugin {plugin_name!r} registered {label} {cls.__qualname__} without a "
                     "name: set the class attribute name = '...'"
                 )
-            existing = entries.get(name)
-            if existing is not None:
-                raise DuplicateComponentError(
-                    f"two plugins register a {label} named {name!r}: {existing.plugin!r} "
-                    f"({existing.cls.__module__}.{existing.cls.__qualname__}) and "
-                    f"{plugin_name!r} ({cls.__module__}.{cls.__qualname__}); uninstall or "
-                    "disable one of them (IMACS_DISABLE_PLUGINS=name)"
+            existing = found.get(name)
+            if existing is not None and existing.cls is not cls:
+                raise PluginError(
+                    f"plugin {plugin_name!r} registers two {label}s named {name!r}: "
+                    f"{existing.class_path} and {cls.__module__}.{cls.__qualname__}; give each its "
+                    "own name"
                 )
-            entries[name] = Entry(kind, name, cls, plugin_name)
+            found[name] = Entry(kind, name, cls, plugin_name)
 
         arguments = {"register": register}
         impl.function(**{arg: arguments[arg] for arg in impl.argnames})
+        return list(found.values())
+
+    def collect_all(self) -> None:
+        """Collect every kind, so that every plugin's registration hooks have been checked."""
+        for kind in KINDS:
+            self._entries(kind)
+
+    def forget(self, plugin_name: str) -> None:
+        """Drop every component of a plugin that has just been found broken."""
+        for entries in self._collected.values():
+            for name in [name for name, e in entries.items() if e.plugin == plugin_name]:
+                del entries[name]
+
+    def check_newcomer(self, plugin_name: str, plugin: object) -> None:
+        """Raise if ``plugin``, not yet listed, registers a bad component or a taken name."""
+        for kind, (hook_name, _) in KINDS.items():
+            impls = self._host.pm.hook.__dict__[hook_name].get_hookimpls()
+            if not any(i.plugin is plugin for i in impls):
+                continue
+            installed = self._entries(kind)
+            try:
+                found = self.components_of(kind, plugin_name, plugin)
+            except PluginError:
+                raise
+            except Exception as exc:  # the hook itself failed: say whose it is
+                raise PluginError(_fault(exc, plugin_name, kind)) from exc
+            for entry in found:
+                taken = installed.get(entry.name)
+                if taken is not None:
+                    raise DuplicateComponentError(
+                        f"plugin {plugin_name!r} registers {a_label(kind)} named {entry.name!r} "
+                        f"({entry.class_path}), but plugin {taken.plugin!r} "
+                        f"({taken.class_path}) already provides one: rename it, or "
+                        f"unregister {taken.plugin!r} first"
+                    )
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -125,14 +192,24 @@ class Registry:
         try:
             return self._entries(kind)[name]
         except KeyError:
+            clash = self._host.clash_error(kind, name)
+            if clash is not None:
+                raise clash from None
             label = KINDS[kind][1]
             available = self.names(kind)
             close = difflib.get_close_matches(name, available, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            broken = self._host.broken_plugins()
+            advice = (
+                f"Plugins that failed to load, which may provide it: {', '.join(map(repr, broken))}"
+                "; `imacs plugins` says what is wrong with each."
+                if broken
+                else "Install a plugin that provides it, or run `imacs plugins` to see what is "
+                "installed."
+            )
             raise UnknownComponentError(
                 f"no {label} named {name!r}; available: {', '.join(available) or 'none'}.{hint} "
-                "Install a plugin that provides it, or run `imacs plugins` to see what is "
-                "installed."
+                f"{advice}"
             ) from None
 
     def get(self, kind: Kind, name: str) -> type:
@@ -166,6 +243,8 @@ class Registry:
 
     def claim_model(self, model: Any, options: dict[str, Any]) -> ModelAdapter:
         """Ask the installed plugins, newest first, to wrap ``model``."""
+        # a plugin whose adapter registration is broken must be gone before it is asked
+        self._entries("model_adapter")
         adapter = self._host.pm.hook.claim_model(model=model, options=options)
         if adapter is None:
             kinds = ", ".join(self.names("model_adapter")) or "none"
@@ -176,6 +255,12 @@ class Registry:
                 "with imacs.adapters.function.FunctionAdapter"
             )
         return adapter
+
+
+def _fault(error: Exception, plugin_name: str, kind: Kind) -> str:
+    if isinstance(error, PluginError):
+        return str(error)
+    return f"plugin {plugin_name!r} failed in {KINDS[kind][0]}: {type(error).__name__}: {error}"
 
 
 def _describe(model: Any) -> str:

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.torch
 
 MODEL = Path(__file__).resolve().parents[1] / "examples" / "models" / "digits-cnn.pt"
 PREPROCESSING = ["--scale", "0.0625", "--mean", "0.5", "--std", "0.5"]
+# the example is TorchScript, which runs code from the file while it loads; it is ours
+TRUSTED = ["--model-option", "trust=yes"]
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def digit_folder(tmp_path) -> Path:
 def test_attribute_writes_maps_overlays_and_manifest(digit_folder, tmp_path) -> None:
     out = tmp_path / "out"
     args = ["attribute", "--model", str(MODEL), "--images", str(digit_folder), "--out", str(out)]
-    args += ["--method", "gradient", "--batch-size", "4", *PREPROCESSING]
+    args += ["--method", "gradient", "--batch-size", "4", *PREPROCESSING, *TRUSTED]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "6 images attributed, 0 reused" in result.output
@@ -46,7 +48,7 @@ def test_attribute_writes_maps_overlays_and_manifest(digit_folder, tmp_path) -> 
 
     folder = imacs.data.read_image_folder(digit_folder)
     model = imacs.load_model(
-        MODEL, preprocessing=imacs.Preprocessing(scale=0.0625, mean=(0.5,), std=(0.5,))
+        MODEL, preprocessing=imacs.Preprocessing(scale=0.0625, mean=(0.5,), std=(0.5,)), trust=True
     )
     predicted = model.predict(folder.images).argmax(axis=1)
     expected = imacs.attribute(model, folder.images, predicted, method="gradient").maps
@@ -64,6 +66,6 @@ def test_label_target_needs_class_folders(tmp_path) -> None:
     flat.mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(flat / "a.png")
     args = ["attribute", "--model", str(MODEL), "--images", str(flat), "--out", str(tmp_path / "o")]
-    result = CliRunner().invoke(cli, [*args, "--target", "label"])
+    result = CliRunner().invoke(cli, [*args, *TRUSTED, "--target", "label"])
     assert result.exit_code != 0
     assert "one sub-folder per class" in str(result.exception)

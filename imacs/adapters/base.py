@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from imacs.adapters.options import convert_options, option_types
 from imacs.errors import InvalidInputError, MissingCapabilityError
 from imacs.images import as_image_batch, as_targets
 
@@ -130,10 +131,28 @@ class ModelAdapter(abc.ABC):
         """Build an adapter for ``model`` (an object or a path) with keyword ``options``.
 
         ``imacs.load_model`` calls this for the adapter a plugin chose. The default passes
-        ``model`` and the options to the constructor; adapters that read files override it.
+        ``model`` and the options to the constructor; adapters that read files override it,
+        and start by reading their options with :meth:`parse_options`.
         """
+        options = cls.parse_options(options)
         check_options(cls.__init__, options, f"adapter {cls.name!r}")
         return cls(model, **options)  # type: ignore[call-arg]
+
+    @classmethod
+    def option_types(cls) -> dict[str, Any]:
+        """Each option the adapter takes, with the type its ``__init__`` or ``load`` declares."""
+        return option_types(cls.__init__, cls.load)
+
+    @classmethod
+    def parse_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with command-line text read as the declared types, and bools checked.
+
+        Text typed on the command line arrives as :class:`~imacs.adapters.options.OptionText`
+        and is converted (``trust=no`` becomes ``False``); typed values are checked, so an
+        option declared ``bool``, such as ``trust``, refuses anything but ``True`` or
+        ``False``. Raises :class:`~imacs.errors.InvalidInputError` saying what was expected.
+        """
+        return convert_options(options, cls.option_types())
 
     # -- what a framework adapter implements -------------------------------------------
 

@@ -21,6 +21,7 @@ CONFIG = """
 [model_a]
 path = "clean.pt"
 preprocessing = {{ scale = {scale} }}
+options = {{ trust = true }}  # TorchScript runs code while it loads; this file is ours
 
 [model_b]
 path = "shortcut.keras"
@@ -31,7 +32,7 @@ path = "images"
 
 [compare]
 method_params = {{ n_steps = 16 }}
-n_bootstrap = 200
+n_permutations = 200
 seed = 0
 """
 

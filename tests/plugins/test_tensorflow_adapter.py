@@ -14,6 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -21,6 +22,8 @@ keras = pytest.importorskip("keras")
 from imacs_tensorflow import TensorFlowAdapter, claim_model  # noqa: E402
 
 import imacs  # noqa: E402
+from imacs.adapters.options import OptionText  # noqa: E402
+from imacs.cli import cli  # noqa: E402
 from imacs.errors import (  # noqa: E402
     InvalidInputError,
     MissingCapabilityError,
@@ -310,10 +313,95 @@ def test_lambda_layers_need_trust(tmp_path, images):
     np.testing.assert_allclose(trusted.predict(images), model(images).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def lambda_model_that_writes(mark) -> keras.Model:
+    """A model whose Lambda layer writes ``mark`` each time Keras calls it, loading included."""
+    keras.utils.set_random_seed(4)
+    # Keras stores the lambda's bytecode, so the path is written into the code itself
+    writes = eval(f"lambda x: (open({str(mark)!r}, 'w').write('ran'), x)[1]")
+    return keras.Sequential(
+        [
+            keras.Input((H, W, C)),
+            keras.layers.Lambda(writes),
+            keras.layers.Flatten(),
+            keras.layers.Dense(K),
+        ]
+    )
+
+
+@pytest.fixture
+def lambda_archive(tmp_path):
+    """A .keras archive whose Lambda layer writes a file if Keras runs it, and that file."""
+    mark, path = tmp_path / "written-by-the-lambda", tmp_path / "lambda.keras"
+    lambda_model_that_writes(mark).save(path)
+    mark.unlink()  # building the model ran the lambda once
+    return path, mark
+
+
+@pytest.mark.parametrize("typed", ["False", "false", "no", "NO", "0"])
+def test_cli_trust_false_keeps_keras_safe_mode(lambda_archive, tmp_path, typed):
+    path, mark = lambda_archive
+    (tmp_path / "images").mkdir()
+    arguments = ["attribute", "--model", str(path), "--images", str(tmp_path / "images")]
+    arguments += ["--out", str(tmp_path / "out"), "--model-option", f"trust={typed}"]
+    result = CliRunner().invoke(cli, arguments)
+    assert isinstance(result.exception, UntrustedModelError), result.output
+    assert not mark.exists()
+
+
+@pytest.mark.parametrize("trust", ["False", "no", "true", 0, 1, None])
+def test_trust_that_is_not_a_bool_is_refused(lambda_archive, trust):
+    path, mark = lambda_archive
+    with pytest.raises(InvalidInputError, match="'trust' to be True or False"):
+        TensorFlowAdapter.load(path, trust=trust)
+    with pytest.raises(InvalidInputError, match="'trust' to be True or False"):
+        imacs.load_model(path, trust=trust)
+    assert not mark.exists()
+
+
+def test_trust_typed_as_yes_runs_the_lambda(lambda_archive):
+    path, mark = lambda_archive
+    imacs.load_model(path, trust=OptionText("yes"))
+    assert mark.exists()  # what safe mode kept from running above
+
+
+class WritesWhileLoading(tf.saved_model.experimental.TrackableResource):
+    """A resource whose initialiser, a graph op, writes a file when the SavedModel loads."""
+
+    def __init__(self, mark: str) -> None:
+        self.mark = mark
+        super().__init__()
+
+    def _create_resource(self):
+        return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[])
+
+    def _initialize(self):
+        tf.io.write_file(self.mark, "ran while loading")
+        tf.raw_ops.AssignVariableOp(resource=self.resource_handle, value=1.0)
+
+
+def test_saved_models_run_operations_while_loading_so_they_need_trust(tmp_path, images):
+    mark, directory = tmp_path / "written-while-loading", tmp_path / "saved"
+    module = tf.Module()
+    module.resource = WritesWhileLoading(str(mark))
+    module.serve = tf.function(
+        lambda x: tf.reshape(x, [-1, H * W * C])[:, :K],
+        input_signature=[tf.TensorSpec([None, H, W, C], tf.float32)],
+    )
+    tf.saved_model.save(module, str(directory))
+    mark.unlink(missing_ok=True)
+    for trust in ({}, {"trust": False}, {"trust": OptionText("no")}):
+        with pytest.raises(UntrustedModelError, match=r"SavedModel.*trust=True"):
+            imacs.load_model(directory, **trust)
+    assert not mark.exists()
+    trusted = imacs.load_model(directory, trust=True)
+    assert mark.exists()  # the refusal is what kept the operation from running
+    assert trusted.predict(images).shape == (len(images), K)
+
+
 def test_saved_model_directory_from_export(tmp_path, model, adapter, images, targets):
     directory = tmp_path / "exported"
     model.export(directory, verbose=False)
-    loaded = imacs.load_model(directory, preprocessing=PREPROCESSING)
+    loaded = imacs.load_model(directory, preprocessing=PREPROCESSING, trust=True)
     assert isinstance(loaded, TensorFlowAdapter)
     assert loaded.capabilities == {"gradients"}
     assert loaded.describe()["endpoint"] == "serve"
@@ -325,12 +413,14 @@ def test_saved_model_directory_from_export(tmp_path, model, adapter, images, tar
     with pytest.raises(MissingCapabilityError):
         loaded.layer_gradients(images, targets, "conv1")
     # the signature returns a dict with one output: it is used as the class scores
-    signature = imacs.load_model(directory, endpoint="serving_default", preprocessing=PREPROCESSING)
+    signature = imacs.load_model(
+        directory, endpoint="serving_default", preprocessing=PREPROCESSING, trust=True
+    )
     np.testing.assert_allclose(signature.predict(images), adapter.predict(images), rtol=1e-6)
-    again = imacs.load_model(directory, preprocessing=PREPROCESSING)
+    again = imacs.load_model(directory, preprocessing=PREPROCESSING, trust=True)
     assert again.fingerprint() == loaded.fingerprint() != adapter.fingerprint()
     with pytest.raises(InvalidInputError, match="no endpoint 'predict'"):
-        imacs.load_model(directory, endpoint="predict")
+        imacs.load_model(directory, endpoint="predict", trust=True)
 
 
 def test_several_outputs_need_output_key(tmp_path, images):
@@ -349,8 +439,10 @@ def test_several_outputs_need_output_key(tmp_path, images):
     directory = tmp_path / "two-heads"
     model.export(directory, verbose=False)
     with pytest.raises(InvalidInputError, match="output_0"):
-        imacs.load_model(directory, endpoint="serving_default").predict(images)
-    loaded = imacs.load_model(directory, endpoint="serving_default", output_key="output_0")
+        imacs.load_model(directory, endpoint="serving_default", trust=True).predict(images)
+    loaded = imacs.load_model(
+        directory, endpoint="serving_default", output_key="output_0", trust=True
+    )
     np.testing.assert_allclose(loaded.predict(images), model(images)[0].numpy(), rtol=1e-5)
 
 
@@ -366,7 +458,7 @@ def test_corrupt_files_raise_model_load_error(tmp_path, model):
     saved_model.mkdir()
     (saved_model / "saved_model.pb").write_bytes(b"\x00garbage")
     with pytest.raises(ModelLoadError, match="SavedModel") as caught:
-        imacs.load_model(saved_model)
+        imacs.load_model(saved_model, trust=True)
     assert caught.value.__cause__ is not None
 
     weights_only = tmp_path / "model.weights.h5"

@@ -9,9 +9,11 @@ import sys
 import textwrap
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -20,6 +22,8 @@ import imacs_torch  # noqa: E402
 from imacs_torch import TorchAdapter  # noqa: E402
 
 import imacs  # noqa: E402
+from imacs.adapters.options import OptionText  # noqa: E402
+from imacs.cli import cli  # noqa: E402
 from imacs.errors import InvalidInputError, ModelLoadError, UntrustedModelError  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -390,7 +394,7 @@ def test_torchscript_file(tmp_path, images, targets):
 
     with warnings.catch_warnings():  # torch's deprecation of TorchScript is not the user's
         warnings.filterwarnings("error", r"`torch\.jit\.load`", DeprecationWarning)
-        adapter = imacs.load_model(path, preprocessing=PREPROCESSING)
+        adapter = imacs.load_model(path, preprocessing=PREPROCESSING, trust=True)
     assert isinstance(adapter, TorchAdapter)
     assert adapter.capabilities == {"gradients"}  # hooks do not run inside TorchScript
     assert adapter.describe()["module"] == "SmoothCNN"
@@ -398,6 +402,114 @@ def test_torchscript_file(tmp_path, images, targets):
         adapter.gradients(images, targets),
         reference_gradients(model, images, targets, **PREPROCESSING),
     )
+
+
+class WritesOnLoad(nn.Module):
+    """A scripted model whose ``__setstate__`` writes a file while ``torch.jit.load`` runs."""
+
+    def __init__(self, mark: str) -> None:
+        super().__init__()
+        self.scale = torch.ones(1)
+        self.mark = mark
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)[:, :5] * self.scale
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[torch.Tensor, str, bool]:
+        return (self.scale, self.mark, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[torch.Tensor, str, bool]) -> None:
+        torch.save(state[0], state[1])  # aten::save: any file the archive's author names
+        self.scale = state[0]
+        self.mark = state[1]
+        self.training = state[2]
+
+
+@pytest.fixture
+def archive_that_writes(tmp_path) -> tuple[Path, Path]:
+    """A TorchScript archive, and the file loading it writes."""
+    mark, path = tmp_path / "written-while-loading", tmp_path / "scripted.pt"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"`torch\.jit\.\w+` is deprecated", DeprecationWarning)
+        torch.jit.save(torch.jit.script(WritesOnLoad(str(mark))), str(path))
+    assert not mark.exists()
+    return path, mark
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("trust", [None, False, OptionText("False"), OptionText("no")])
+def test_torchscript_runs_no_code_without_trust(archive_that_writes, trust):
+    path, mark = archive_that_writes
+    options = {} if trust is None else {"trust": trust}
+    with pytest.raises(UntrustedModelError, match=r"TorchScript archive.*trust=True") as error:
+        imacs.load_model(path, channels_first=False, **options)
+    assert "__setstate__" in str(error.value)
+    assert not mark.exists()
+    # the archive does what it says once trusted: the refusal above is what kept it out
+    imacs.load_model(path, channels_first=False, trust=OptionText("TRUE"))
+    assert mark.exists()
+
+
+@pytest.mark.parametrize("trust", ["False", "no", "", 0, 1, None, [True]])
+def test_trust_must_be_a_bool(archive_that_writes, trust):
+    path, mark = archive_that_writes
+    with pytest.raises(InvalidInputError, match=r"expected option 'trust' to be True or False"):
+        imacs.load_model(path, trust=trust)
+    with pytest.raises(InvalidInputError, match=r"'trust' to be True or False"):
+        TorchAdapter.load(path, trust=trust)
+    assert not mark.exists()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("command", ["attribute", "compare"])
+@pytest.mark.parametrize("typed", ["False", "false", "NO", "0"])
+def test_cli_trust_false_loads_no_torchscript(archive_that_writes, tmp_path, command, typed):
+    path, mark = archive_that_writes
+    (tmp_path / "images").mkdir()
+    if command == "attribute":
+        arguments = ["attribute", "--model", str(path), "--images", str(tmp_path / "images")]
+        arguments += ["--model-option", f"trust={typed}"]
+    else:
+        arguments = ["compare", "--model-a", str(path), "--model-b", str(path)]
+        arguments += ["--data", str(tmp_path / "images"), "--model-a-option", f"trust={typed}"]
+    result = CliRunner().invoke(cli, [*arguments, "--out", str(tmp_path / "out")])
+    assert isinstance(result.exception, UntrustedModelError), result.output
+    assert not mark.exists()
+
+    nonsense = CliRunner().invoke(cli, [*arguments[:-1], "trust=maybe", "--out", str(tmp_path)])
+    assert isinstance(nonsense.exception, InvalidInputError)
+    assert "'trust' to be true or false; got 'maybe'" in str(nonsense.exception)
+    assert not mark.exists()
+
+
+class WritesWhenUnpickled:
+    """Unpickling this runs ``Path.write_text``: what a malicious checkpoint would do."""
+
+    def __init__(self, mark: Path) -> None:
+        self.mark = mark
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (Path.write_text, (self.mark, "unpickled"))
+
+
+def test_state_dict_with_a_factory_is_read_as_weights_even_when_trusted(tmp_path):
+    mark, path = tmp_path / "written-while-unpickling", tmp_path / "checkpoint.pt"
+    model = smooth_cnn()
+    torch.save({"model_state_dict": model.state_dict(), "extra": WritesWhenUnpickled(mark)}, path)
+    with pytest.raises(ModelLoadError, match=r"not a state dict.*pathlib.*never unpickled"):
+        imacs.load_model(path, factory=smooth_cnn, trust=True)
+    assert not mark.exists()
+
+
+def test_torch_export_archives_are_refused_not_read(tmp_path):
+    path = tmp_path / "exported.pt2"
+    example = torch.zeros(1, 3, 8, 8)
+    torch.export.save(torch.export.export(smooth_cnn().eval(), (example,)), str(path))
+    for trust in (False, True):
+        with pytest.raises(ModelLoadError, match=r"torch\.export archive.*does not load"):
+            imacs.load_model(path, trust=trust)
 
 
 def test_state_dict_with_a_factory_function(tmp_path, images):

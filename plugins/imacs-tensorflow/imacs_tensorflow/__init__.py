@@ -8,7 +8,7 @@ Installing this package registers the ``tensorflow`` model adapter and lets
 
     model = imacs.load_model("classifier.keras", preprocessing={"scale": 1 / 255})
     model = imacs.load_model(keras_model, target="probability")
-    model = imacs.load_model("exported/", endpoint="serve")  # model.export("exported/")
+    model = imacs.load_model("exported/", trust=True)  # a SavedModel runs ops as it loads
 
 imacs imports every installed plugin when it starts, so importing this module imports
 neither TensorFlow nor Keras: they are imported when a TensorFlow model is loaded.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imacs.adapters.base import ModelAdapter, TargetSpec, fingerprint_arrays
+from imacs.adapters.options import check_bool
 from imacs.adapters.preprocessing import Preprocessing
 from imacs.errors import InvalidInputError
 
@@ -154,11 +155,15 @@ class TensorFlowAdapter(ModelAdapter):
         and legacy ``.h5`` files are read by Keras in safe mode, which refuses archives
         that would run arbitrary Python code (``Lambda`` layers); pass ``trust=True`` for
         files from a source you trust. ``custom_objects`` maps names to your own layer
-        classes. A SavedModel directory is loaded with ``tf.saved_model.load``; choose its
-        function with ``endpoint=`` and its output with ``output_key=``. The other
-        ``options`` go to the constructor.
+        classes. A SavedModel directory is loaded with ``tf.saved_model.load``, which runs
+        operations stored in it, so it needs ``trust=True``; choose its function with
+        ``endpoint=`` and its output with ``output_key=``. ``trust`` must be a ``bool``:
+        only ``True`` allows code to run. The other ``options`` go to the constructor.
         """
         cls._check_load_options(options)
+        options = cls.parse_options({**options, "trust": trust, "custom_objects": custom_objects})
+        trust = check_bool("trust", options.pop("trust"))
+        custom_objects = options.pop("custom_objects")
         from imacs_tensorflow.loading import is_path, load_file, saved_graph_digest
 
         if not is_path(model):

@@ -1,9 +1,14 @@
 """Opening Keras and TensorFlow model files, with errors that say what went wrong.
 
 Keras archives are read in Keras's safe mode unless the user trusts the file: a
-``Lambda`` layer stores Python bytecode that would run on load. SavedModels hold graphs,
-not Python, and load without running code; like any model, though, a graph can contain
-operations that read or write files when it runs, so only run models you trust.
+``Lambda`` layer stores Python bytecode that would run on load. Only ``trust is True``
+turns safe mode off; any other value, a truthy string among them, keeps it on.
+
+A SavedModel holds graphs, not Python, but ``tf.saved_model.load`` runs some of them while
+it loads: the initialisers of the resources it restores (lookup tables and the like) and
+the restore functions of saved objects, any of which may hold operations such as
+``WriteFile``. So a SavedModel needs ``trust=True``. Like any model, a graph can also
+hold such operations in the function that is run, so only run models you trust.
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ def load_file(
             "check the path, or pass the model object itself"
         )
     if saved_model_dir(path):
+        if trust is not True:
+            raise UntrustedModelError(
+                f"{str(path)!r} is a TensorFlow SavedModel: loading it runs operations stored "
+                "in it (the initialisers and restore functions of the objects it restores), "
+                "which can read and write files. Pass trust=True only for a model from a "
+                "source you trust, or save the model as a .keras file, which loads in "
+                "Keras's safe mode"
+            )
         return load_saved_model(path)
     if path.suffix.lower() in KERAS_SUFFIXES or keras_directory(path) or keras_archive(path):
         return load_keras(path, trust=trust, custom_objects=custom_objects)
@@ -62,7 +75,10 @@ def load_keras(path: Path, *, trust: bool, custom_objects: dict[str, Any] | None
             readable = _with_keras_name(path, Path(scratch))
         try:
             return keras.saving.load_model(
-                readable, custom_objects=custom_objects, compile=False, safe_mode=not trust
+                readable,
+                custom_objects=custom_objects,
+                compile=False,
+                safe_mode=trust is not True,
             )
         except ValueError as exc:
             if "safe_mode" in str(exc):

@@ -2,8 +2,8 @@
 
 Installing this package registers the ``torch`` model adapter and lets
 ``imacs.load_model`` recognise ``torch.nn.Module`` objects and PyTorch model files
-(TorchScript archives, state dicts with a ``factory``, pickled modules with
-``trust=True``)::
+(state dicts with a ``factory``; TorchScript archives and pickled modules, which run code
+from the file while they load, with ``trust=True``)::
 
     import imacs
 

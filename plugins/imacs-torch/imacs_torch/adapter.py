@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from imacs.adapters.base import ModelAdapter, TargetSpec, fingerprint_arrays
+from imacs.adapters.options import check_bool
 from imacs.adapters.preprocessing import Preprocessing
 from imacs.errors import InvalidInputError
 from imacs_torch.loading import Factory, read_model_file
@@ -125,9 +126,10 @@ class TorchAdapter(ModelAdapter):
     ) -> TorchAdapter:
         """An adapter for a module, or for a model file (``str`` or ``pathlib.Path``).
 
-        Files may be TorchScript archives (``torch.jit.save``), state dicts
-        (``torch.save(model.state_dict())``, also nested under ``"state_dict"``,
-        ``"model_state_dict"`` or ``"model"``), which need ``factory``, or pickled modules
+        Files may be state dicts (``torch.save(model.state_dict())``, also nested under
+        ``"state_dict"``, ``"model_state_dict"`` or ``"model"``), which need ``factory``
+        and load without running code from the file; TorchScript archives
+        (``torch.jit.save``), which need ``trust=True``; or pickled modules
         (``torch.save(model)``), which need ``trust=True``.
 
         Parameters
@@ -136,8 +138,10 @@ class TorchAdapter(ModelAdapter):
             For a state dict: a function returning the untrained ``nn.Module``, or the
             string ``"package.module:function"`` naming one to import.
         trust:
-            Allow unpickling a full module, which runs code from the file. Only for files
-            from a source you trust.
+            Allow loading a file that runs code while it loads: a pickled module, whose
+            unpickling imports and calls what the file names, or a TorchScript archive,
+            whose scripted ``__setstate__`` methods run. Only ``True`` allows it; only for
+            files from a source you trust.
         **options:
             The constructor's keyword arguments (``preprocessing``, ``device``...).
         """
@@ -148,8 +152,8 @@ class TorchAdapter(ModelAdapter):
                 f"adapter {cls.name!r} does not take option(s) {', '.join(unknown)}; it "
                 f"takes: {', '.join(accepted)}"
             )
-        if not isinstance(trust, bool):
-            raise InvalidInputError(f"expected trust to be True or False; got {trust!r}")
+        options = cls.parse_options({**options, "factory": factory, "trust": trust})
+        factory, trust = options.pop("factory"), check_bool("trust", options.pop("trust"))
         if isinstance(model, str | os.PathLike):
             device = resolve_device(options.pop("device", None))
             module = read_model_file(model, factory=factory, trust=trust, map_location=device)

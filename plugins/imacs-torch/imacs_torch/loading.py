@@ -1,10 +1,22 @@
-"""Reading PyTorch model files: TorchScript archives, state dicts and pickled modules.
+"""Reading PyTorch model files: state dicts, TorchScript archives and pickled modules.
 
-A file written by ``torch.save(model)`` is a pickle: loading it imports and runs code
-named in the file. PyTorch's ``weights_only=True`` loader refuses such files and we keep
-that default, so a pickled module loads only when the user passes ``trust=True``. State
-dicts and TorchScript archives hold no Python code and always load; a state dict needs a
-``factory`` that builds the module its weights belong to.
+Only a state dict loads without ``trust=True``: it is read by PyTorch's
+``weights_only=True`` unpickler, which builds tensors and plain containers and refuses
+anything else, and a ``factory`` of the user's builds the module the weights go in. With
+a factory the file is always read that way, trusted or not: the factory wants weights.
+
+The other formats run code from the file while they load, so they need ``trust=True``:
+
+- a file written by ``torch.save(model)`` is a pickle: unpickling imports and calls
+  whatever the file names;
+- a TorchScript archive (``torch.jit.save``) is compiled and its scripted ``__setstate__``
+  methods run during ``torch.jit.load``; TorchScript can call operators such as
+  ``aten::save``, which writes a file of the author's choosing.
+
+``torch.export`` archives (``.pt2``) are recognised but not read: ``torch.export.load``
+unpickles parts of the archive with ``weights_only=False`` (and plain ``pickle`` for
+opaque constants), so it too runs code from the file, and the program it returns is fixed
+to the exported input shapes and cannot be put in eval mode.
 """
 
 from __future__ import annotations
@@ -44,15 +56,34 @@ def read_model_file(
     """The ``nn.Module`` stored in ``path``, with its tensors on ``map_location``.
 
     Raises ``ModelLoadError`` for a file that is not a PyTorch model (naming what was
-    expected), and ``UntrustedModelError`` for a pickled module without ``trust=True``.
+    expected), and ``UntrustedModelError`` for a pickled module or a TorchScript archive
+    without ``trust=True``: anything but ``True`` counts as not trusted.
     """
     path = Path(path)
     if not path.is_file():
         what = "a directory" if path.is_dir() else "not there"
         raise ModelLoadError(f"expected a PyTorch model file at {str(path)!r}; it is {what}")
 
-    if archive_kind(path) == "torchscript":
+    kind = archive_kind(path)
+    if kind == "export":
+        raise ModelLoadError(
+            f"{str(path)!r} is a torch.export archive (torch.export.save), which imacs does "
+            "not load: torch.export.load unpickles parts of it with weights_only=False, "
+            "which runs code from the file, and the exported program is fixed to the "
+            "example input's shapes. Save the weights instead "
+            "(torch.save(model.state_dict(), path)) and load them with factory=, or pass "
+            "the nn.Module itself"
+        )
+    if kind == "torchscript":
         _refuse_factory(factory, path, "a TorchScript archive, which holds the architecture")
+        if trust is not True:
+            raise UntrustedModelError(
+                f"{str(path)!r} is a TorchScript archive: loading it compiles and runs "
+                "TorchScript code from the file (its scripted __setstate__ methods run while "
+                "it loads, and can write files). Pass trust=True only for a file from a "
+                "source you trust, or save the weights as a state dict "
+                "(torch.save(model.state_dict(), path)) and load them with factory="
+            )
         try:
             with warnings.catch_warnings():
                 # Recent torch deprecates TorchScript in favour of torch.export; the user
@@ -67,7 +98,10 @@ def read_model_file(
                 f"truncated or corrupt ({_first_line(exc)})"
             ) from exc
 
-    contents = _unwrap_checkpoint(_load_checkpoint(path, trust, map_location))
+    # a factory takes weights, so the file is read as weights even when it is trusted
+    contents = _unwrap_checkpoint(
+        _load_checkpoint(path, trust is True and factory is None, map_location, factory)
+    )
     if isinstance(contents, torch.nn.Module):
         _refuse_factory(factory, path, "a pickled module, which holds the architecture")
         return contents
@@ -145,19 +179,28 @@ def _import_factory(spec: str) -> Any:
     return target
 
 
-def _load_checkpoint(path: Path, trust: bool, map_location: torch.device | str) -> Any:
+def _load_checkpoint(
+    path: Path, unpickle: bool, map_location: torch.device | str, factory: Factory | None
+) -> Any:
     try:
-        return torch.load(path, map_location=map_location, weights_only=not trust)
+        return torch.load(path, map_location=map_location, weights_only=not unpickle)
     except pickle.UnpicklingError as exc:
-        unsafe = [] if trust else _unsafe_globals(path, exc)
+        unsafe = [] if unpickle else _unsafe_globals(path, exc)
+        if unsafe and factory is not None:
+            raise ModelLoadError(
+                f"{str(path)!r} is not a state dict: it is a pickled Python object that needs "
+                f"{', '.join(unsafe[:5])}{', ...' if len(unsafe) > 5 else ''}. With factory= "
+                "a file is read as weights only, never unpickled, even with trust=True: save "
+                "the weights alone (torch.save(model.state_dict(), path)), or, for a whole "
+                "module from a source you trust, drop factory= and pass trust=True"
+            ) from exc
         if unsafe:
             raise UntrustedModelError(
                 f"{str(path)!r} is a pickled Python object that needs "
                 f"{', '.join(unsafe[:5])}{', ...' if len(unsafe) > 5 else ''}, not plain "
                 "weights: loading it would run code from the file. Pass trust=True only "
                 "for a file from a source you trust, or save the model as a state dict "
-                "(torch.save(model.state_dict(), path)) or as TorchScript "
-                "(torch.jit.save(torch.jit.script(model), path)) and load that instead"
+                "(torch.save(model.state_dict(), path)) and load it with factory="
             ) from exc
         raise _unreadable(path, exc) from exc
     except Exception as exc:  # truncated zips, text files...: torch raises many kinds
