@@ -44,8 +44,20 @@ class UnknownComponentError(ImacsError, LookupError):
 
 
 class PluginLoadWarning(UserWarning):
-    """An installed plugin could not be imported; imacs goes on without it."""
+    """A plugin is broken and skipped; imacs goes on without it.
+
+    It fails to import, implements a hook wrongly, registers something that is not a
+    component, or registers a component under a name another plugin uses.
+    """
 
 
 class StoreError(ImacsError, RuntimeError):
-    """A result store that cannot be used: written by another format, or not a store."""
+    """A result store that cannot be used: another format, not a store, or not writable."""
+
+
+class StoreWarning(UserWarning):
+    """A stored result was damaged or unreadable; imacs removes it and computes it again."""
+
+
+class OutputError(ImacsError, OSError):
+    """A comparison's output folder that cannot be written: a full disk, no permission."""

@@ -1,8 +1,8 @@
 """A folder of image files as one array, with labels from sub-folder names.
 
-Pixels keep the files' own range (0..255 for 8-bit files, 0..65535 for 16-bit ones):
-imacs works in the dataset's pixel range, and a model that expects [0, 1] says so with
-its adapter's ``preprocessing={"scale": 1 / 255}``.
+Pixels keep the files' own range (0..255 for 8-bit files, 0..65535 for 16-bit ones, the
+values themselves for 32-bit float TIFFs): imacs works in the dataset's pixel range, and a
+model that expects [0, 1] says so with its adapter's ``preprocessing={"scale": 1 / 255}``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from imacs.errors import InvalidInputError
 
@@ -35,11 +35,19 @@ class ImageFolder:
     skipped: list[str] | None = None
 
 
+#: what reading an image file may raise when the file is damaged or hostile: decoders
+#: raise OSError or ValueError mostly, but also SyntaxError, EOFError, struct.error,
+#: IndexError or PIL's DecompressionBombError; each means the file cannot be read
+UNREADABLE = (Exception,)
+
+
 def _read(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     with Image.open(path) as opened:
         opened.load()
         image: Image.Image = opened
-        if image.mode in ("I;16", "I;16B", "I"):
+        if image.mode == "F":
+            pass  # 32-bit float pixels keep their values; any conversion would round them
+        elif image.mode == "I" or image.mode.startswith("I;16"):
             image = image.convert("I")
         elif image.mode not in ("L", "RGB"):
             image = image.convert("RGB")  # palette, RGBA, CMYK: compare what a viewer shows
@@ -49,11 +57,28 @@ def _read(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     return array[..., None] if array.ndim == 2 else array
 
 
+def _check_size(size: Any) -> tuple[int, int] | None:
+    """``size`` as ``(height, width)``, checked; ``None`` stays ``None``."""
+    if size is None:
+        return None
+    if (
+        not isinstance(size, tuple | list)
+        or len(size) != 2
+        or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in size)
+        or min(size) < 1
+    ):
+        raise InvalidInputError(f"expected size=(height, width) with two ints >= 1; got {size!r}")
+    return int(size[0]), int(size[1])
+
+
 def _find_images(root: Path) -> list[Path]:
     """Image files under ``root``, recursively, sorted by path; an error when there are none."""
     if not root.is_dir():
         raise InvalidInputError(f"expected a folder of images; {str(root)!r} is not a folder")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    # a folder named like an image ("scans.png/") is searched, not read
+    paths = sorted(
+        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
+    )
     if not paths:
         raise InvalidInputError(
             f"found no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {str(root)!r}"
@@ -94,13 +119,14 @@ def read_image_folder(
         ``"raise"`` stops at the first file that cannot be decoded; ``"skip"`` warns,
         leaves it out and records it in ``ImageFolder.skipped``.
     """
+    size = _check_size(size)
     root = Path(folder)
     paths = _find_images(root)
     arrays, names, skipped = [], [], []
     for path in paths:
         try:
             arrays.append(_read(path, size))
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+        except UNREADABLE as exc:
             if on_error == "raise":
                 raise InvalidInputError(
                     f"cannot read image {str(path)!r} ({exc}); fix or remove the file, or pass "

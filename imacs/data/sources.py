@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import csv
 import os
+import re
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,9 +27,16 @@ from pathlib import Path, PurePath
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from imacs.data.folder import ImageFolder, _class_folder_labels, _find_images, _read
+from imacs.data.folder import (
+    UNREADABLE,
+    ImageFolder,
+    _check_size,
+    _class_folder_labels,
+    _find_images,
+    _read,
+)
 from imacs.errors import InvalidInputError
 from imacs.parameters import check_choice, check_positive_int
 
@@ -46,6 +54,8 @@ Channels = Literal["auto", "first", "last"]
 OnError = Literal["raise", "skip"]
 
 _CHANNEL_COUNTS = (1, 2, 3, 4)
+#: a label in a CSV file that is a class index rather than a class name
+_INTEGER = re.compile(r"-?[0-9]+")
 _IMAGE_KEYS = ("image", "images")
 _LABEL_KEYS = ("label", "labels")
 
@@ -179,6 +189,21 @@ def _as_images(value: Any, channels: Channels, where: str, *, single: bool) -> n
             f"{where}; got shape {array.shape}: pass channels='first' if the channel axis "
             "comes before height and width"
         )
+    if 0 in array.shape[1:3]:
+        raise InvalidInputError(
+            f"expected images of at least 1x1 pixels in {where}; got shape {array.shape} "
+            "(B, H, W, C), which has no pixels"
+        )
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4:
+        # beyond float32's range a value would become infinity, and the error would blame
+        # the source for an infinity it does not hold
+        finite = np.abs(array[np.isfinite(array)])
+        top = float(finite.max()) if finite.size else 0.0
+        if top > float(np.finfo(np.float32).max):
+            raise InvalidInputError(
+                f"expected pixel values within float32's range (|x| <= 3.4e38) in {where}; "
+                f"got {top:.3g}: rescale the images"
+            )
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
@@ -197,7 +222,8 @@ def _resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _decode(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # class names as bytes (tf.data) are UTF-8 text; other bytes still name distinct classes
+    return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
 
 
 def _label_indices(
@@ -229,7 +255,8 @@ def _label_indices(
 
 
 def _check_indices(array: np.ndarray, class_names: list[str] | None, where: str) -> np.ndarray:
-    if array.dtype.kind == "f" and np.all(np.mod(array, 1) == 0):
+    whole = array.dtype.kind == "f" and np.all(np.mod(array, 1) == 0)
+    if whole and np.all(np.abs(array) < 2.0**63):  # beyond, the cast would make up a value
         array = array.astype(np.int64)
     if array.dtype.kind not in "iu":
         raise InvalidInputError(
@@ -247,19 +274,6 @@ def _check_indices(array: np.ndarray, class_names: list[str] | None, where: str)
             f"labels in {where}; got {int(array.max())}"
         )
     return array
-
-
-def _check_size(size: Any) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if (
-        not isinstance(size, tuple | list)
-        or len(size) != 2
-        or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in size)
-        or min(size) < 1
-    ):
-        raise InvalidInputError(f"expected size=(height, width) with two ints >= 1; got {size!r}")
-    return int(size[0]), int(size[1])
 
 
 # -- the streaming machinery --------------------------------------------------------------
@@ -482,15 +496,23 @@ class FolderSource(_StreamedSource):
                 f"expected labels= to be a CSV file with columns filename,label; "
                 f"{str(path)!r} is not a file"
             )
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            if "filename" not in columns or "label" not in columns:
-                raise InvalidInputError(
-                    f"expected the labels CSV {str(path)!r} to have columns 'filename' and "
-                    f"'label'; found {columns}"
-                )
-            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                columns = [c.strip() for c in reader.fieldnames or []]
+                if "filename" not in columns or "label" not in columns:
+                    raise InvalidInputError(
+                        f"expected the labels CSV {str(path)!r} to have columns 'filename' "
+                        f"and 'label'; found {columns}"
+                    )
+                rows = [
+                    {k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader
+                ]
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise InvalidInputError(
+                f"cannot read the labels CSV {str(path)!r} ({exc}); expected a UTF-8 text "
+                "file with columns filename,label"
+            ) from exc
         by_name: dict[str, str] = {}
         duplicates = []
         for row in rows:
@@ -524,7 +546,14 @@ class FolderSource(_StreamedSource):
                 f"the labels CSV {str(path)!r} has an empty label for {_few(empty)}"
             )
         where = f"the labels CSV {str(path)!r}"
-        if all(v.lstrip("-").isdigit() for v in values):
+        # ASCII digits only: int() also reads "٣" and str.isdigit() also passes "²"
+        if all(_INTEGER.fullmatch(v) for v in values):
+            too_large = [v for v in values if abs(int(v)) > np.iinfo(np.int64).max]
+            if too_large:
+                raise InvalidInputError(
+                    f"expected class indices or class names as labels in {where}; got "
+                    f"{_few(too_large)}, too large to be class indices"
+                )
             indices = np.array([int(v) for v in values], dtype=np.int64)
             return _check_indices(indices, class_names, where), class_names
         return _label_indices(np.array(values, dtype=object), class_names, where)
@@ -533,7 +562,7 @@ class FolderSource(_StreamedSource):
         for i, (path, name) in enumerate(zip(self.paths, self.names, strict=True)):
             try:
                 image = _read(path, self.size)
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
+            except UNREADABLE as exc:
                 if self.on_error == "raise":
                     raise InvalidInputError(
                         f"cannot read image {str(path)!r} ({exc}); fix or remove the file, or "

@@ -21,7 +21,7 @@ from imacs.testing.planted import planted_models
 
 N_IMAGES = 64
 N_STEPS = 8
-SETTINGS = {"method_params": {"n_steps": N_STEPS}, "n_bootstrap": 200, "progress": False}
+SETTINGS = {"method_params": {"n_steps": N_STEPS}, "n_permutations": 200, "progress": False}
 
 SCRIPT = """
 import sys
