@@ -11,13 +11,16 @@ from typing import Any
 import click
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 import imacs
+from imacs.adapters.options import OptionText
 from imacs.api import DEFAULT_METHOD
 from imacs.errors import ImacsError, InvalidInputError
 from imacs.plugins import PluginInfo
+from imacs.report.headline import headline
 
 _STATUS_STYLE = {"loaded": "green", "broken": "bold red", "blocked": "yellow"}
 
@@ -33,8 +36,8 @@ def plugin_table(infos: list[PluginInfo]) -> Table:
             f"{kind.replace('_', ' ')}: {', '.join(names)}"
             for kind, names in info.components.items()
         )
-        if info.error:
-            provides = f"[red]{info.error}[/red]"
+        if info.error:  # a plugin's error text may hold brackets that rich reads as markup
+            provides = f"[red]{escape(info.error)}[/red]"
         dist = f"{info.distribution} {info.version}" if info.distribution else "-"
         style = _STATUS_STYLE[info.status]
         table.add_row(info.name, dist, f"[{style}]{info.status}[/{style}]", provides or "-")
@@ -85,13 +88,21 @@ def plugins(as_json: bool) -> None:
         Console().print(plugin_table(infos))
 
 
-def _key_values(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
-    """``("n_steps=32", "baselines=[\"black\"]")`` -> values parsed as JSON, else strings."""
+def _key_values(pairs: tuple[str, ...], what: str, *, as_text: bool = False) -> dict[str, Any]:
+    """``("n_steps=32", "baselines=[\"black\"]")`` -> values parsed as JSON, else strings.
+
+    With ``as_text`` (adapter options) each value stays the text typed, as an
+    ``OptionText`` that the adapter reads as the type it declares for that option, so
+    ``trust=False`` or ``trust=no`` becomes ``False`` and ``trust=nope`` an error.
+    """
     parsed: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE; got {pair!r}", param_hint=what)
+        if as_text:
+            parsed[key] = OptionText(raw)
+            continue
         try:
             parsed[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -152,7 +163,8 @@ def _size(text: str | None) -> tuple[int, int] | None:
     "model_options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Adapter option such as factory=pkg.mod:build or trust=true. Repeatable.",
+    help="Adapter option such as factory=pkg.mod:build or trust=true, read as the type the "
+    "adapter declares (trust takes true/false, yes/no or 1/0). Repeatable.",
 )
 @click.option(
     "--target",
@@ -203,7 +215,7 @@ def attribute(
     from imacs.attribute_folder import attribute_folder
     from imacs.data.folder import read_image_folder
 
-    options = _key_values(model_options, "--model-option")
+    options = _key_values(model_options, "--model-option", as_text=True)
     if scale is not None or mean is not None or std is not None:
         options["preprocessing"] = imacs.Preprocessing(
             scale=1.0 if scale is None else scale, mean=_floats(mean), std=_floats(std)
@@ -293,9 +305,10 @@ def _merge(config: dict[str, Any], key: str, value: Any) -> None:
 @click.option("--top-k", type=int, default=None, help="Salient regions per image and model.")
 @click.option(
     "--causal",
-    type=click.Choice(["mean", "blur"]),
+    type=click.Choice(["mean", "blur", "none"]),
     default=None,
-    help="Hide each cluster's regions with this fill and measure each model's drop.",
+    help="Fill that hides the top clusters' regions to measure each model's drop, or none "
+    "to skip that check [default: mean].",
 )
 @click.option("--seed", type=int, default=None, help="Seed of everything random [default: 0].")
 @click.option("--batch-size", type=int, default=None, help="Most inputs per model call.")
@@ -367,7 +380,7 @@ def compare(
         if not path:
             raise click.UsageError(f"give --model-{side} or [model_{side}] path in --config")
         kwargs = dict(section.get("options", {}))
-        kwargs.update(_key_values(options, f"--model-{side}-option"))
+        kwargs.update(_key_values(options, f"--model-{side}-option", as_text=True))
         if "preprocessing" in section:
             kwargs["preprocessing"] = imacs.Preprocessing(**section["preprocessing"])
         if section.get("adapter"):
@@ -408,9 +421,17 @@ def compare(
         out_dir, report=not no_report, figures=not no_figures, formats=formats or ("csv", "json")
     )
     click.echo(repr(comparison))
+    click.echo(headline(comparison))
     click.echo(f"tables written to {written}")
     if (written / "report.html").is_file() and not no_report:
         click.echo(f"report: {written / 'report.html'} (open it in a browser)")
+    _echo_alerts(comparison)
+
+
+def _echo_alerts(comparison: Any) -> None:
+    """The comparison's alerts on standard error, last, where a user reading the end sees them."""
+    for alert in comparison.alerts:
+        click.echo(str(alert), err=True)
 
 
 @cli.command()
@@ -436,10 +457,179 @@ def demo(out_dir: str, seed: int, quiet: bool) -> None:
     comparison = run_demo(out, seed=seed, progress=not quiet)
     report = out / "report.html"
     click.echo(repr(comparison))
+    click.echo(headline(comparison))
     if report.is_file():
         click.echo(f"report: {report} (open it in a browser)")
     else:
         click.echo(f"tables written to {out}")
+    _echo_alerts(comparison)
+
+
+_STORE_OPTION = click.option(
+    "--store",
+    "store_path",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="The store folder [default: $IMACS_STORE or ~/.cache/imacs/store].",
+)
+_YES_OPTION = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+
+
+@cli.group()
+def store() -> None:
+    """Inspect, check and tidy the store of results that comparisons reuse between runs."""
+
+
+def _open_store(path: str | None) -> Any:
+    from imacs.store import Store, default_store_path
+
+    return Store(default_store_path() if path is None else path, create=False)
+
+
+def _amount(size: float) -> str:
+    units = ("bytes", "kB", "MB", "GB", "TB")
+    power = 0
+    while size >= 1000 and power < len(units) - 1:
+        size /= 1000
+        power += 1
+    return f"{size:.0f} bytes" if power == 0 else f"{size:.1f} {units[power]}"
+
+
+def _written_before(text: str) -> float:
+    """``DATE`` of ``--older-than`` as a POSIX time: an ISO date or time, or an age (30d)."""
+    import datetime
+    import re
+    import time
+
+    age = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if age:
+        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[age.group(2)]
+        return time.time() - float(age.group(1)) * seconds
+    try:
+        return datetime.datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise click.BadParameter(
+            f"expected a date such as 2024-05-31 or 2024-05-31T12:00, or an age such as 30d, "
+            f"12h or 2w; got {text!r}",
+            param_hint="--older-than",
+        ) from None
+
+
+@store.command("info")
+@_STORE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def store_info(store_path: str | None, as_json: bool) -> None:
+    """Where the store is, its size, and how many results each stage holds."""
+    opened = _open_store(store_path)
+    stages: dict[str, dict[str, int]] = {
+        name: {"results": 0, "bytes": 0} for name in opened.stages()
+    }
+    for result in opened.results():
+        stages[result.stage]["results"] += 1
+        stages[result.stage]["bytes"] += result.size
+    leftovers = opened.temporaries()
+    total = {key: sum(stage[key] for stage in stages.values()) for key in ("results", "bytes")}
+    if as_json:
+        info = {"store": str(opened.root), "stages": stages, "total": total}
+        click.echo(json.dumps(info | {"stale_temporary_files": len(leftovers)}, indent=2))
+        return
+    table = Table(title=f"imacs store {opened.root}", title_justify="left")
+    table.add_column("stage")
+    table.add_column("results", justify="right")
+    table.add_column("size", justify="right")
+    for name, stage in stages.items():
+        table.add_row(name, str(stage["results"]), _amount(stage["bytes"]))
+    table.add_row("total", str(total["results"]), _amount(total["bytes"]), style="bold")
+    Console().print(table)
+    if leftovers:
+        click.echo(
+            f"{len(leftovers)} temporary files left by killed writers; "
+            "`imacs store verify --fix` removes them"
+        )
+
+
+@store.command("verify")
+@_STORE_OPTION
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Remove damaged results (the next comparison that needs them computes them again) "
+    "and temporary files left by killed writers.",
+)
+def store_verify(store_path: str | None, fix: bool) -> None:
+    """Check every stored result against its checksum.
+
+    Lists the damaged results. The exit status is 1 if any are damaged, unless --fix
+    removed them.
+    """
+    opened = _open_store(store_path)
+    checked, damaged = 0, []
+    for result in opened.results():
+        checked += 1
+        problem = opened.check(result)
+        if problem is not None:
+            damaged.append(result.path)
+            click.echo(f"damaged: {result.path}: {problem}")
+    leftovers = opened.temporaries()
+    for path in leftovers:
+        click.echo(f"left over: {path}")
+    if fix:
+        opened.remove(damaged + leftovers)
+        click.echo(
+            f"checked {checked} results: removed {len(damaged)} damaged and "
+            f"{len(leftovers)} temporary files"
+        )
+        return
+    click.echo(f"checked {checked} results: {len(damaged)} damaged")
+    if damaged:
+        click.echo("run `imacs store verify --fix` to remove them; they are computed again")
+        # SystemExit, not ctx.exit: main() runs click outside standalone mode
+        sys.exit(1)
+
+
+@store.command("prune")
+@_STORE_OPTION
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    metavar="DATE",
+    help="Remove results written before DATE: 2024-05-31, 2024-05-31T12:00, or an age "
+    "such as 30d, 12h or 2w.",
+)
+@_YES_OPTION
+def store_prune(store_path: str | None, older_than: str, yes: bool) -> None:
+    """Remove results written before a date, to free space; they are computed again if needed."""
+    import datetime
+
+    cutoff = _written_before(older_than)
+    opened = _open_store(store_path)
+    old = [result for result in opened.results() if result.mtime < cutoff]
+    when = datetime.datetime.fromtimestamp(cutoff).isoformat(sep=" ", timespec="seconds")
+    if not old:
+        click.echo(f"no results in {opened.root} were written before {when}")
+        return
+    size = _amount(sum(result.size for result in old))
+    if not yes:
+        click.confirm(
+            f"remove {len(old)} results ({size}) written before {when} from {opened.root}?",
+            abort=True,
+        )
+    opened.remove([result.path for result in old] + opened.temporaries())
+    click.echo(f"removed {len(old)} results ({size}) written before {when}")
+
+
+@store.command("clear")
+@_STORE_OPTION
+@_YES_OPTION
+def store_clear(store_path: str | None, yes: bool) -> None:
+    """Remove every stored result; the store stays, empty, for the next comparison."""
+    opened = _open_store(store_path)
+    count = sum(1 for _ in opened.results())
+    if not yes:
+        click.confirm(f"remove all {count} results from {opened.root}?", abort=True)
+    freed = opened.clear()
+    click.echo(f"removed {count} results ({_amount(freed)}) from {opened.root}")
 
 
 def _debugging(argv: list[str]) -> bool:
@@ -475,7 +665,8 @@ def main(argv: list[str] | None = None) -> None:
     if "--debug" in args[: _command_position(args)]:
         args.remove("--debug")
     try:
-        cli(args=args, standalone_mode=False, prog_name="imacs")
+        # without standalone mode, click returns ctx.exit()'s status instead of exiting
+        status = cli(args=args, standalone_mode=False, prog_name="imacs")
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -490,6 +681,8 @@ def main(argv: list[str] | None = None) -> None:
         line = str(exc) if isinstance(exc, ImacsError) else _os_error_line(exc)
         click.echo(f"error: {' '.join(line.split())}", err=True)
         sys.exit(1)
+    if isinstance(status, int) and status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

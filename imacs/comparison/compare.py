@@ -8,10 +8,13 @@ from typing import Any
 
 from imacs.api import DEFAULT_METHOD, get_method, load_model
 from imacs.attribution.base import AttributionMethod
+from imacs.comparison.alerts import check_ignored, find_alerts
 from imacs.comparison.clustering import AgglomerativeClusterer, Clusterer, KMeansClusterer
 from imacs.comparison.executor import Executor
 from imacs.comparison.result import Comparison
 from imacs.comparison.runner import TARGETS, ComparisonRun, Settings
+from imacs.comparison.scoring import MAP_SIGNS
+from imacs.comparison.statistics import DEFAULT_MIN_EFFECT, DEFAULT_PERMUTATIONS
 from imacs.components import Component
 from imacs.data.sources import as_data_source
 from imacs.errors import InvalidInputError
@@ -71,21 +74,24 @@ def compare(
     n_clusters: int | None = None,
     clusterer: str | Clusterer = "kmeans",
     targets: str | None = None,
+    map_sign: str = "signed",
     top_k: int | None = 3,
     area_fraction: float | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
-    causal: str | None = None,
+    causal: str | None = "mean",
+    causal_clusters: int = 5,
     causal_max_images: int = 50,
     seed: int = 0,
-    n_bootstrap: int = 1000,
-    confidence: float = 0.95,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
     alpha: float = 0.05,
+    min_effect: float = DEFAULT_MIN_EFFECT,
     batch_size: int = 32,
     class_mapping: Mapping[int, int] | None = None,
     class_names: Sequence[str] | None = None,
     size: tuple[int, int] | None = None,
     on_error: str = "raise",
     embedding_model: str = "a",
+    ignore_alerts: Sequence[str] = (),
     store: Store | str | os.PathLike[str] | None = None,
     executor: Executor | None = None,
     progress: bool = True,
@@ -121,21 +127,35 @@ def compare(
         Which class each model explains: ``"label"`` (the default when there are labels),
         ``"pred_a"``, ``"pred_b"``, or ``"own"`` (each model its own prediction; the
         default without labels).
+    map_sign:
+        ``"signed"`` scores regions on the maps as they are, so attribution against the
+        target offsets attribution for it; ``"absolute"`` on their magnitudes, so a
+        region counts however it moved the output.
     top_k, area_fraction:
         A region is salient for a model when it is among its ``top_k`` densest in the
         image, or, with ``area_fraction``, among the densest that cover that fraction of
         the image. The union over both models is kept.
-    causal:
-        ``"mean"`` or ``"blur"`` to run the causal check (hide each cluster's regions on at
-        most ``causal_max_images`` images and measure both models' drop in target
-        probability); ``None`` to skip it.
+    causal, causal_clusters, causal_max_images:
+        The causal check: hide the regions of the ``causal_clusters`` top-ranked clusters
+        (5) on at most ``causal_max_images`` images each (50), filled with their image's
+        ``"mean"`` colour (the default) or a ``"blur"``, and measure both models' drop in
+        target probability. It costs at most ``2 * causal_clusters * causal_max_images``
+        forward passes. ``None`` or ``"none"`` skips it.
     seed:
-        Seeds the clustering, the bootstrap and the method's random numbers.
+        Seeds the clustering, the sign-flip test and the method's random numbers.
+    n_permutations, alpha, min_effect:
+        The per-cluster statistics (docs/comparison.md): random sign vectors of the
+        paired sign-flip test; the false discovery rate, which also sets the intervals'
+        level; the smallest ``|difference|`` (a share of the image's attribution) that a
+        significant cluster needs to be marked meaningful.
     class_mapping:
         ``{class of A: class of B}`` when the models' outputs differ in number or order.
     size, on_error, class_names:
         Passed to the data source: resize images to ``(height, width)``; ``"raise"`` or
         ``"skip"`` unreadable files; names of the label indices.
+    ignore_alerts:
+        Codes of the checks not to run on the result (``comparison.alerts``); see
+        :data:`imacs.comparison.alerts.CHECKS` and docs/comparison.md, "Alerts".
     store:
         Where results are kept and found again (a folder); by default
         ``$IMACS_STORE`` or ``~/.cache/imacs/store``.
@@ -144,11 +164,14 @@ def compare(
     """
     check_seed(seed)
     check_positive_int(batch_size, "batch_size")
-    check_positive_int(n_bootstrap, "n_bootstrap")
+    check_positive_int(n_permutations, "n_permutations")
     check_positive_int(causal_max_images, "causal_max_images")
+    check_positive_int(causal_clusters, "causal_clusters")
     check_choice(embedding_model, "embedding_model", ("a", "b"))
+    ignored = check_ignored(ignore_alerts)
     if causal is not None:
-        check_choice(causal, "causal", ("mean", "blur"))
+        check_choice(causal, "causal", ("mean", "blur", "none"))
+        causal = None if causal == "none" else causal
     if (top_k is None) == (area_fraction is None):
         raise InvalidInputError(
             "give exactly one of top_k (regions per image and model) and area_fraction "
@@ -158,10 +181,10 @@ def compare(
         check_positive_int(top_k, "top_k")
     if area_fraction is not None and not 0 < area_fraction <= 1:
         raise InvalidInputError(f"expected area_fraction in (0, 1]; got {area_fraction!r}")
-    if not 0 < confidence < 1 or not 0 < alpha < 1:
-        raise InvalidInputError(
-            f"expected confidence and alpha in (0, 1); got {confidence!r} and {alpha!r}"
-        )
+    if not 0 < alpha < 1:
+        raise InvalidInputError(f"expected alpha in (0, 1); got {alpha!r}")
+    if isinstance(min_effect, bool) or not isinstance(min_effect, int | float) or min_effect < 0:
+        raise InvalidInputError(f"expected min_effect to be a number >= 0; got {min_effect!r}")
 
     params = dict(method_params or {})
     if isinstance(method, str):
@@ -188,6 +211,7 @@ def compare(
     )
     if targets is not None:
         check_choice(targets, "targets", TARGETS)
+    check_choice(map_sign, "map_sign", MAP_SIGNS)
     settings = Settings(
         method=attribution,
         segmenter=segments,
@@ -195,17 +219,20 @@ def compare(
         clusterer=_clusterer(clusterer, n_clusters),
         metrics=agreement,
         targets=targets,
+        map_sign=map_sign,
         top_k=top_k,
         area_fraction=area_fraction,
         seed=seed,
-        n_bootstrap=n_bootstrap,
-        confidence=confidence,
+        n_permutations=n_permutations,
         alpha=alpha,
+        min_effect=min_effect,
         causal=causal,
+        causal_clusters=causal_clusters,
         causal_max_images=causal_max_images,
         batch_size=batch_size,
         class_mapping=dict(class_mapping) if class_mapping is not None else None,
         embedding_model=embedding_model,
+        ignore_alerts=ignored,
     )
     run = ComparisonRun(
         adapter_a,
@@ -216,4 +243,6 @@ def compare(
         executor=executor,
         progress=progress,
     )
-    return run.run()
+    comparison = run.run()
+    comparison.alerts = find_alerts(comparison, ignore=ignored)
+    return comparison

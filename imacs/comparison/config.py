@@ -55,14 +55,16 @@ SECTIONS: dict[str, frozenset[str]] = {
             "area_fraction",
             "metrics",
             "causal",
+            "causal_clusters",
             "causal_max_images",
             "seed",
-            "n_bootstrap",
-            "confidence",
+            "n_permutations",
             "alpha",
+            "min_effect",
             "batch_size",
             "class_mapping",
             "embedding_model",
+            "ignore_alerts",
             "store",
         }
     ),
@@ -98,7 +100,27 @@ def load_config(path: str | Path) -> dict[str, dict[str, Any]]:
         for key in values:
             if (section, key) in PATH_KEYS and isinstance(values[key], str):
                 values[key] = str((file.parent / values[key]).resolve())
+        if "options" in values and section in ("model_a", "model_b"):
+            _check_model_options(values["options"], section, file)
     if "class_mapping" in config.get("compare", {}):
         mapping = config["compare"]["class_mapping"]
         config["compare"]["class_mapping"] = {int(k): int(v) for k, v in mapping.items()}
     return {section: dict(config.get(section, {})) for section in SECTIONS}
+
+
+def _check_model_options(options: Any, section: str, file: Path) -> None:
+    # TOML has booleans, so a quoted "no" or "False" is a mistake, and a string is truthy:
+    # trust is refused here, before any model is opened, and the adapter checks the rest
+    # against the types it declares.
+    where = f"[{section}] options in {str(file)!r}"
+    if not isinstance(options, dict):
+        raise InvalidInputError(
+            f"expected {where} to be a table such as options = {{ trust = false }}; got {options!r}"
+        )
+    trust = options.get("trust", False)
+    if not isinstance(trust, bool):
+        shown = f"the string {trust!r}" if isinstance(trust, str) else repr(trust)
+        raise InvalidInputError(
+            f"expected trust in {where} to be true or false, a TOML boolean without quotes; "
+            f"got {shown}. Write trust = true only for a model file from a source you trust"
+        )

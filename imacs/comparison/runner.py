@@ -6,8 +6,9 @@ Stages, in order (DESIGN.md steps 2-8):
    digest of its content;
 2. *predict*: both models' outputs on every image, stored per model and dataset;
 3. *targets*: the class each model explains for each image;
-4. *attribute*: one map per image and model, stored per image, run through an
-   :class:`~imacs.comparison.executor.Executor` in tasks of a few images;
+4. *attribute*: one map per image and model (with a path method's completeness error),
+   stored per image, run through an :class:`~imacs.comparison.executor.Executor` in
+   tasks of a few images;
 5. *segment*: one model-free partition per image, stored per image;
 6. *score*: each region's share of both models' attribution; the salient regions; the
    per-image agreement of the two maps;
@@ -37,12 +38,13 @@ from imacs.comparison.clustering import Clusterer
 from imacs.comparison.executor import Executor, InProcessExecutor
 from imacs.comparison.result import Comparison
 from imacs.comparison.scoring import normalise_map, score_regions, select_regions
+from imacs.comparison.statistics import DEFAULT_MIN_EFFECT, DEFAULT_PERMUTATIONS
 from imacs.data.sources import DataSource
 from imacs.errors import InvalidInputError
 from imacs.features.base import Featurizer
 from imacs.metrics.base import MapMetric
 from imacs.segmentation.base import Segmenter
-from imacs.store import Store, array_digest, make_key
+from imacs.store import Store, array_digest, make_key, producer
 
 TARGETS = ("label", "pred_a", "pred_b", "own")
 #: images per attribution task: the unit a killed run loses at most, per model
@@ -60,17 +62,22 @@ class Settings:
     metrics: Sequence[MapMetric]
     #: ``None`` until the run knows whether there are labels ("label") or not ("own")
     targets: str | None = None
+    #: how the maps are read before scoring: "signed" or "absolute" (scoring.MAP_SIGNS)
+    map_sign: str = "signed"
     top_k: int | None = 3
     area_fraction: float | None = None
     seed: int = 0
-    n_bootstrap: int = 1000
-    confidence: float = 0.95
+    n_permutations: int = DEFAULT_PERMUTATIONS
     alpha: float = 0.05
-    causal: str | None = None
+    min_effect: float = DEFAULT_MIN_EFFECT
+    causal: str | None = "mean"
+    causal_clusters: int = 5
     causal_max_images: int = 50
     batch_size: int = 32
     class_mapping: dict[int, int] | None = None
     embedding_model: str = "a"
+    #: codes of the alerts not checked (:mod:`imacs.comparison.alerts`)
+    ignore_alerts: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         """The settings as plain data, for the saved comparison and the report."""
@@ -89,17 +96,20 @@ class Settings:
             },
             "metrics": [m.name for m in self.metrics],
             "targets": self.targets,
+            "map_sign": self.map_sign,
             "top_k": self.top_k,
             "area_fraction": self.area_fraction,
             "seed": self.seed,
-            "n_bootstrap": self.n_bootstrap,
-            "confidence": self.confidence,
+            "n_permutations": self.n_permutations,
             "alpha": self.alpha,
+            "min_effect": self.min_effect,
             "causal": self.causal,
+            "causal_clusters": self.causal_clusters,
             "causal_max_images": self.causal_max_images,
             "batch_size": self.batch_size,
             "class_mapping": self.class_mapping,
             "embedding_model": self.embedding_model,
+            "ignore_alerts": list(self.ignore_alerts),
         }
 
 
@@ -113,6 +123,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _convergence(attribution: np.ndarray, delta: Any) -> np.ndarray:
+    """What the store keeps of a map's completeness error: ``[delta, L1 of the map]``.
+
+    The L1 norm is of the channel-summed map, the total the comparison normalises every
+    map by, so ``|delta| / L1`` is the error in the tables' own unit: a share of the
+    image's attribution.
+    """
+    reduced = np.asarray(attribution, dtype=np.float64)
+    if reduced.ndim == 3:
+        reduced = reduced.sum(axis=-1)
+    return np.array([float(delta), float(np.abs(reduced).sum())])
 
 
 class Progress:
@@ -198,8 +221,8 @@ class ComparisonRun:
         array = self.store.load(stage, key)
         if array is None:
             raise InvalidInputError(
-                f"the store {str(self.store.root)!r} lost the {stage} result {key}; run the "
-                "comparison again to recompute it"
+                f"the store {str(self.store.root)!r} lost the {stage} result {key} while the "
+                "comparison ran (was it cleared?); run the comparison again to recompute it"
             )
         return array
 
@@ -218,6 +241,8 @@ class ComparisonRun:
         names: list[str] = []
         labels: list[np.ndarray] = []
         has_labels: bool | None = None
+        low: np.ndarray | None = None
+        high: np.ndarray | None = None
         try:
             total: int | None = len(self.source)
         except TypeError:
@@ -226,10 +251,16 @@ class ComparisonRun:
             for batch in self.source.batches(self.settings.batch_size):
                 for image, name in zip(batch.images, batch.names, strict=True):
                     key = array_digest(image)
-                    if not self.store.has("images", key):
+                    # a load, not has(): it finds a damaged copy, which later stages need whole
+                    if self.store.load("images", key) is None:
                         self.store.save("images", key, image)
                     keys.append(key)
                     names.append(name)
+                if len(batch.images):
+                    batch_low = batch.images.min(axis=(0, 1, 2))
+                    batch_high = batch.images.max(axis=(0, 1, 2))
+                    low = batch_low if low is None else np.minimum(low, batch_low)
+                    high = batch_high if high is None else np.maximum(high, batch_high)
                 if has_labels is None:
                     has_labels = batch.labels is not None
                 if batch.labels is not None:
@@ -239,6 +270,9 @@ class ComparisonRun:
             raise InvalidInputError("the dataset is empty: there are no images to compare on")
         self.image_keys, self.names = keys, names
         self.labels = np.concatenate(labels) if has_labels and labels else None
+        assert low is not None and high is not None
+        # per channel, for the alert that compares the data's range with the models'
+        self.pixel_range = (low.astype(float).tolist(), high.astype(float).tolist())
         self.dataset_key = make_key("dataset", keys)
 
     def check_models(self) -> None:
@@ -294,7 +328,7 @@ class ComparisonRun:
         self.outputs: dict[str, np.ndarray] = {}
         n = len(self.image_keys)
         for side, model in self.models.items():
-            key = make_key("predict", model.fingerprint(), self.dataset_key)
+            key = make_key("predict", model.fingerprint(), producer(model), self.dataset_key)
             stored = self.store.load("predictions", key)
             if stored is None:
                 parts = []
@@ -348,8 +382,11 @@ class ComparisonRun:
         self.attributed = {"a": 0, "b": 0}
         for side, model in self.models.items():
             fingerprint = model.fingerprint()
+            made_by = [producer(model), producer(method)]
             keys = [
-                make_key("attribution", fingerprint, method.name, params, int(target), image)
+                make_key(
+                    "attribution", fingerprint, made_by, method.name, params, int(target), image
+                )
                 for target, image in zip(self.targets[side], self.image_keys, strict=True)
             ]
             self.map_keys[side] = keys
@@ -358,17 +395,37 @@ class ComparisonRun:
             targets = self.targets[side]
 
             def work(task: list[int], model: ModelAdapter = model, t: Any = targets) -> Any:
-                return method.attribute(
+                result = method.attribute(
                     model, self._images(task), t[task], batch_size=self.settings.batch_size
-                ).maps
+                )
+                return result.maps, result.convergence_delta
 
             label = f"attributing ({side.upper()})"
             with self.progress.stage(label, len(missing)) as tick:
-                for task, maps in self.executor.map(work, tasks):
-                    for index, attribution in zip(task, maps, strict=True):
-                        self.store.save("attributions", keys[index], attribution)
-                    self.attributed[side] += len(task)
+                for task, (maps, deltas) in self.executor.map(work, tasks):
+                    self._save_maps(side, task, maps, deltas)
                     tick(len(task))
+
+    def _save_maps(self, side: str, task: Sequence[int], maps: Any, deltas: Any) -> None:
+        keys = self.map_keys[side]
+        for j, (index, attribution) in enumerate(zip(task, maps, strict=True)):
+            if deltas is not None:
+                # saved before the map: a map in the store implies its delta
+                self.store.save("convergence", keys[index], _convergence(attribution, deltas[j]))
+            self.store.save("attributions", keys[index], attribution)
+        self.attributed[side] += len(task)
+
+    def _map(self, side: str, i: int) -> np.ndarray:
+        """Model ``side``'s map of image ``i``; one found damaged in the store is made again."""
+        stored = self.store.load("attributions", self.map_keys[side][i])
+        if stored is not None:
+            return stored
+        s = self.settings
+        result = s.method.attribute(
+            self.models[side], self._images([i]), self.targets[side][[i]], batch_size=s.batch_size
+        )
+        self._save_maps(side, [i], result.maps, result.convergence_delta)
+        return np.asarray(result.maps[0])
 
     def _segments(self, i: int, image: np.ndarray) -> np.ndarray:
         """Image ``i``'s label map from the store, or segmented and stored now."""
@@ -379,7 +436,8 @@ class ComparisonRun:
         return labels
 
     def _maps(self, side: str, index: np.ndarray) -> list[np.ndarray]:
-        return [normalise_map(self._load("attributions", self.map_keys[side][i])) for i in index]
+        # the store keeps raw maps, so both readings of a map share one stored array
+        return [normalise_map(self._map(side, i), self.settings.map_sign) for i in index]
 
     def score(self) -> None:
         """Per image: segment, score and select regions, describe the salient ones.
@@ -392,8 +450,10 @@ class ComparisonRun:
         """
         s = self.settings
         params = s.segmenter.get_params()
+        made_by = producer(s.segmenter)
         self.segment_keys = [
-            make_key("segments", s.segmenter.name, params, image) for image in self.image_keys
+            make_key("segments", s.segmenter.name, made_by, params, image)
+            for image in self.image_keys
         ]
         self.region_rows = []
         self.image_scores = []
@@ -479,8 +539,8 @@ class ComparisonRun:
 
         return standardize_blocks([np.concatenate(block) for block in self.feature_blocks])
 
-    def causal_check(self, regions: Any) -> dict[int, dict[str, float]]:
-        """Each model's response when a cluster's regions are hidden, per cluster.
+    def causal_check(self, regions: Any, clusters: Sequence[int]) -> dict[int, dict[str, float]]:
+        """Each model's response when a cluster's regions are hidden, for ``clusters``.
 
         ``causal_drop_*`` is the mean drop in target probability (negative when hiding the
         regions helps, as hiding a misleading shortcut does); ``causal_change_*`` is the
@@ -489,7 +549,6 @@ class ComparisonRun:
         s = self.settings
         assert s.causal is not None
         effects: dict[int, dict[str, float]] = {}
-        clusters = sorted(regions["cluster"].unique())
         with self.progress.stage("causal check", len(clusters)) as tick:
             for cluster in clusters:
                 members = regions[regions["cluster"] == cluster]
@@ -499,9 +558,9 @@ class ComparisonRun:
                     images = np.sort(rng.choice(images, s.causal_max_images, replace=False))
                 masked = []
                 for i in images:
-                    labels = self._load("segments", self.segment_keys[i])
-                    ids = members.loc[members["image"] == i, "region"].to_numpy()
                     image = self._load("images", self.image_keys[i])
+                    labels = self._segments(i, image)
+                    ids = members.loc[members["image"] == i, "region"].to_numpy()
                     masked.append(fill_regions(image, np.isin(labels, ids), s.causal))
                 hidden = np.stack(masked)
                 effects[int(cluster)] = {"causal_images": float(len(images))}
@@ -563,17 +622,23 @@ class ComparisonRun:
                 regions[column] = regions[column].astype("boolean")
             table = cluster_table(
                 regions,
-                n_bootstrap=s.n_bootstrap,
-                confidence=s.confidence,
+                n_permutations=s.n_permutations,
                 alpha=s.alpha,
+                min_effect=s.min_effect,
                 seed=s.seed,
             )
             timings["statistics"] = time.perf_counter() - start
             if s.causal is not None:
-                effects = timed("causal", lambda: self.causal_check(regions))
+                # the top-ranked clusters only: the check's cost is then bounded whatever
+                # the number of clusters, and those are the ones a reader looks at first
+                checked = [int(c) for c in table["cluster"].head(s.causal_clusters)]
+                effects = timed("causal", lambda: self.causal_check(regions, checked))
                 for column in next(iter(effects.values())):
-                    table[column] = [effects[int(c)][column] for c in table["cluster"]]
-                table["causal_images"] = table["causal_images"].astype(np.int64)
+                    table[column] = [
+                        effects[int(c)][column] if int(c) in effects else np.nan
+                        for c in table["cluster"]
+                    ]
+                table["causal_images"] = table["causal_images"].fillna(0).astype(np.int64)
             classes = timed("statistics", lambda: class_table(regions, self.source.class_names))
         return Comparison(
             clusters=table.reset_index(drop=True),
@@ -587,11 +652,23 @@ class ComparisonRun:
                 "class_names": self.source.class_names,
                 "skipped": list(self.source.skipped),
                 "image_shape": list(self._images([0]).shape[1:]),
+                "pixel_min": self.pixel_range[0],
+                "pixel_max": self.pixel_range[1],
             },
             store=str(self.store.root),
             work={"attributed_a": self.attributed["a"], "attributed_b": self.attributed["b"]},
             timings=timings,
         )
+
+    def _relative_deltas(self, side: str) -> np.ndarray:
+        """Per image, the map's completeness error as a share of its attribution; NaN if unknown."""
+        deltas = np.full(len(self.image_keys), np.nan)
+        for i, key in enumerate(self.map_keys[side]):
+            stored = self.store.load("convergence", key)
+            if stored is not None:
+                delta, total = float(stored[0]), float(stored[1])
+                deltas[i] = abs(delta) / total if total > 0 else (0.0 if delta == 0 else np.inf)
+        return deltas
 
     def _image_table(self) -> Any:
         import pandas as pd
@@ -623,6 +700,8 @@ class ComparisonRun:
             table.loc[~known, ["correct_a", "correct_b"]] = pd.NA
         scores = pd.DataFrame(self.image_scores)
         table = pd.concat([table, scores], axis=1)
+        table["convergence_delta_a"] = self._relative_deltas("a")
+        table["convergence_delta_b"] = self._relative_deltas("b")
         table["image_key"] = self.image_keys
         table["map_key_a"] = self.map_keys["a"]
         table["map_key_b"] = self.map_keys["b"]

@@ -16,12 +16,23 @@ import numpy as np
 
 from imacs.errors import InvalidInputError
 
+#: how a map's sign is read: as it is, or its magnitude only
+MAP_SIGNS = ("signed", "absolute")
 
-def normalise_map(attribution: np.ndarray) -> np.ndarray:
-    """Channel-summed ``(H, W)`` map with sum of absolute values 1 (all zero stays zero)."""
+
+def normalise_map(attribution: np.ndarray, sign: str = "signed") -> np.ndarray:
+    """Channel-summed ``(H, W)`` map with sum of absolute values 1 (all zero stays zero).
+
+    ``sign="absolute"`` takes the magnitude of every pixel after the channel sum, so a
+    pixel's share is how much it moved the output, in either direction.
+    """
+    if sign not in MAP_SIGNS:
+        raise InvalidInputError(f"expected sign to be one of {MAP_SIGNS}; got {sign!r}")
     reduced = np.asarray(attribution, dtype=np.float64)
     if reduced.ndim == 3:
         reduced = reduced.sum(axis=-1)
+    if sign == "absolute":
+        reduced = np.abs(reduced)
     total = np.abs(reduced).sum()
     return reduced / total if total > 0 else np.zeros_like(reduced)
 

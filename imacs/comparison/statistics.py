@@ -3,12 +3,29 @@
 Step 7 of our reconstruction of IMACS (Schoop, Wedin, Kapishnikov, Bolukbasi, Terry.
 "IMACS: Image Model Attribution Comparison Summaries". arXiv:2201.11196, 2022; the
 reconstruction is ``shared/reference/method-spec.md`` section 1.3): for every cluster of
-salient regions, how much attribution mass model A and model B put on it, the difference
-with a bootstrap confidence interval, a paired test, and a multiple-testing correction.
+salient regions, how much attribution model A and model B put on it, their difference
+with an interval, a paired test, and control of the false discovery rate.
 
-The unit of resampling and of the paired test is the *image*, not the region: regions of
-one image share the image's attribution maps (each map sums to 1 in absolute value), so
-they are not independent, and treating them as such would make intervals too narrow.
+One estimand per cluster, and every number of a row is about it. For each image ``i``
+that has regions in the cluster, ``d_i`` is the share of B's attribution on those
+regions minus the share of A's (maps are L1-normalised per image and model, so a share
+is a fraction of the image's whole attribution). The estimand is the mean of ``d_i``
+over the images: ``difference``. The image is the unit throughout, because regions of
+one image share its maps and are not independent.
+
+- ``p_value`` comes from a paired sign-flip permutation test of ``mean(d_i) = 0``: under
+  the null, each image's difference is as likely to have either sign.
+- ``ci_low``, ``ci_high`` invert *the same test*: the interval holds every value ``mu``
+  that the sign-flip test of ``mean(d_i) = mu`` does not reject, drawn with the same sign
+  vectors. So the interval excludes 0 exactly when the test rejects at the interval's
+  level.
+- ``q_value`` is the Benjamini-Hochberg adjustment across clusters and ``significant``
+  is ``q_value <= alpha``. The intervals are FCR-adjusted (Benjamini, Yekutieli,
+  "False Discovery Rate-Adjusted Multiple Confidence Intervals for Selected Parameters",
+  JASA 100(469), 2005): their level is ``1 - R alpha / m`` for ``R`` significant clusters
+  out of ``m`` (``R = 1`` when none is). At that level a cluster is significant exactly
+  when its interval excludes 0, and the selected intervals cover their differences with
+  a false coverage-statement rate of at most ``alpha``.
 
 Every function reads the regions table of the shared data model (one row per selected
 region; columns ``image``, ``region``, ``cluster``, ``mass_a``, ``mass_b``,
@@ -44,11 +61,13 @@ CLUSTER_TABLE_COLUMNS = (
     "difference",
     "ci_low",
     "ci_high",
+    "ci_level",
     "standard_error",
     "z_score",
     "p_value",
     "q_value",
     "significant",
+    "meaningful",
     "accuracy_a",
     "accuracy_b",
     "note",
@@ -76,8 +95,15 @@ _INT_COLUMNS = (
     "selected_both",
 )
 _SELECTORS = ("a", "b", "both")
-#: at most this many cells of the bootstrap weight matrix are drawn at once (bounds memory)
-_BOOTSTRAP_CELLS = 1 << 22
+#: at most this many cells of a sign matrix are drawn at once (bounds memory)
+_SIGN_CELLS = 1 << 22
+#: below this many images, every sign vector is enumerated instead of drawn
+_EXACT_IMAGES = 12
+#: the default smallest |difference| that counts as meaningful; docs/comparison.md shows
+#: the seed-twin measurement behind it
+DEFAULT_MIN_EFFECT = 0.15
+#: the default number of random sign vectors
+DEFAULT_PERMUTATIONS = 4000
 
 
 def benjamini_hochberg(p_values: Any) -> np.ndarray:
@@ -113,50 +139,55 @@ def benjamini_hochberg(p_values: Any) -> np.ndarray:
 def cluster_table(
     regions: pd.DataFrame,
     *,
-    n_bootstrap: int = 1000,
-    confidence: float = 0.95,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
     alpha: float = 0.05,
+    min_effect: float = DEFAULT_MIN_EFFECT,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per cluster: support, both models' attribution mass, and their difference.
+    """One row per cluster: support, both models' attribution, and their difference.
 
     Columns (in :data:`CLUSTER_TABLE_COLUMNS` order), rows sorted by ``rank``:
 
-    - ``cluster``; ``rank``: significant clusters first, each group ordered by
-      ``|difference|`` (largest first), ties broken by cluster id. Every map is
-      L1-normalised per image and model, so ``difference`` is already on one scale for
-      every cluster, image and model: a share of the image's total attribution;
-    - ``n_regions``, ``n_images`` (distinct); ``selected_a``, ``selected_b``,
-      ``selected_both``: regions salient for A only, for B only, for both;
-    - ``total_a``, ``total_b``: summed ``mass_a`` / ``mass_b``; ``mean_a``, ``mean_b``:
-      their means over regions; ``difference``: the mean of ``mass_b - mass_a`` over
-      regions (= ``mean_b - mean_a``);
-    - ``ci_low``, ``ci_high``: percentile bootstrap interval (level ``confidence``) of
-      ``difference``, resampling *images* with replacement (``n_bootstrap`` draws; a draw
-      takes each image's regions as a block); ``standard_error``: the standard deviation
-      of the bootstrap distribution;
-    - ``z_score``: ``difference / standard_error``; 0.0 when
-      ``difference`` is 0. When the bootstrap has no spread but the difference is not 0,
-      the analytic standard error of the per-image mean differences (``std / sqrt(n)``)
-      stands in, and when that is 0 too (every image shows the same difference) the
-      result is ``+inf`` or ``-inf``. A cluster found in a single image has no measure of
-      spread at all: NaN, ranked last, with a note;
-    - ``p_value``: two-sided Wilcoxon signed-rank test (:func:`scipy.stats.wilcoxon`) of
-      the per-image mean differences, the image being the paired unit; 1.0 when every
-      per-image difference is 0, and 1.0 with a note when the cluster spans fewer than 2
-      images; ``q_value``: :func:`benjamini_hochberg` over the clusters; ``significant``:
-      ``q_value <= alpha``;
+    - ``cluster``; ``n_regions``, ``n_images`` (distinct images with regions in it);
+      ``selected_a``, ``selected_b``, ``selected_both``: regions salient for A only, for
+      B only, for both;
+    - ``total_a``, ``total_b``: summed ``mass_a`` / ``mass_b`` over the cluster's regions;
+      ``mean_a``, ``mean_b``: the mean over its images of the share of A's (B's)
+      attribution on the cluster's regions of that image; ``difference``: ``mean_b -
+      mean_a``, the mean over images of ``d_i`` (the module docstring defines it);
+    - ``ci_low``, ``ci_high``: the interval of ``difference`` obtained by inverting the
+      sign-flip test, at level ``ci_level`` (FCR-adjusted: ``1 - R alpha / m``, the same
+      for every row); infinite when the cluster has too few images for any test at that
+      level to reject;
+    - ``standard_error``: ``std(d_i) / sqrt(n_images)``; ``z_score``: ``difference /
+      standard_error`` (descriptive; the test does not use a normal approximation);
+    - ``p_value``: the two-sided sign-flip test of ``mean(d_i) = 0`` with
+      ``n_permutations`` random sign vectors (every one of the ``2^n`` vectors, an exact
+      test, when the cluster has fewer than 12 images); ``q_value``:
+      :func:`benjamini_hochberg` across clusters; ``significant``: ``q_value <= alpha``,
+      the same as the interval excluding 0;
+    - ``meaningful``: significant *and* ``|difference| >= min_effect``. A share of the
+      image's attribution below ``min_effect`` is within what two models trained alike
+      with different seeds produce (docs/comparison.md has the measurement);
+    - ``rank``: by the interval's distance from 0 (its bound nearer to 0, or 0 when it
+      holds 0), largest first, then by ``|difference|``, then by cluster id. A large,
+      well-measured difference comes before a small or uncertain one, and significant
+      clusters come before the others;
     - ``accuracy_a``, ``accuracy_b``: share of the cluster's distinct images that model A
-      (B) classifies correctly, each image counted once; NaN when no image's
-      correctness is known (or the table has no ``correct_a`` / ``correct_b`` column);
+      (B) classifies correctly; NaN when no image's correctness is known;
     - ``note``: why a value above is a convention rather than an estimate ("" if none).
 
-    The bootstrap of cluster ``c`` draws from ``numpy.random.default_rng([seed, c])``, so
-    a cluster's interval depends on ``seed`` and its own id only.
+    Cluster ``c`` draws its sign vectors from ``numpy.random.default_rng([seed, c])``, so
+    its p-value and interval depend on ``seed`` and its own id only.
     """
-    _check_int_at_least(n_bootstrap, "n_bootstrap", 2)
-    _check_open_unit(confidence, "confidence")
-    _check_closed_unit(alpha, "alpha")
+    _check_int_at_least(n_permutations, "n_permutations", 100)
+    _check_open_unit(alpha, "alpha")
+    if (
+        isinstance(min_effect, bool)
+        or not isinstance(min_effect, int | float)
+        or not (math.isfinite(min_effect) and min_effect >= 0)
+    ):
+        raise InvalidInputError(f"expected min_effect to be a number >= 0; got {min_effect!r}")
     check_seed(seed)
     table = _sorted_regions(regions, ("image", "cluster", "mass_a", "mass_b", "selected_by"))
     unknown = set(table["selected_by"].unique()) - set(_SELECTORS)
@@ -165,26 +196,132 @@ def cluster_table(
             f"expected selected_by to be one of {', '.join(map(repr, _SELECTORS))}; got "
             f"{', '.join(sorted(map(repr, unknown)))}"
         )
-    rows = [
-        _cluster_row(int(cluster), group, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
-        for cluster, group in table.groupby("cluster", sort=True)
-    ]
-    if not rows:
+    groups = [(int(cluster), group) for cluster, group in table.groupby("cluster", sort=True)]
+    if not groups:
         return _empty_cluster_table()
+    tests = [
+        SignFlipTest(_image_differences(group), n_permutations, np.random.default_rng([seed, c]))
+        for c, group in groups
+    ]
+    p_values = np.array([test.p_value(0.0) for test in tests])
+    q_values = benjamini_hochberg(p_values)
+    significant = q_values <= alpha
+    level_alpha = max(int(significant.sum()), 1) * alpha / len(tests)
+    rows = []
+    for (cluster, group), test, p, q in zip(groups, tests, p_values, q_values, strict=True):
+        row = _cluster_row(cluster, group, test, level_alpha)
+        row.update(p_value=float(p), q_value=float(q))
+        # the same decision as q <= alpha (BH's step-up rule), read off the interval so
+        # that the two can never disagree
+        row["significant"] = not row["ci_low"] <= 0.0 <= row["ci_high"]
+        row["meaningful"] = row["significant"] and abs(row["difference"]) >= min_effect
+        rows.append(row)
     result = pd.DataFrame(rows)
-    result["q_value"] = benjamini_hochberg(result["p_value"].to_numpy())
-    result["significant"] = result["q_value"].to_numpy() <= alpha
-    # significant clusters first, each group by the size of the difference: the
-    # z-score grows with the number of images, so ranking by it puts large clusters with
-    # trivial differences above small clusters with large ones
+    low = result["ci_low"].to_numpy(dtype=np.float64)
+    high = result["ci_high"].to_numpy(dtype=np.float64)
+    distance = np.maximum(np.maximum(low, -high), 0.0)
     magnitude = np.abs(result["difference"].to_numpy(dtype=np.float64))
-    order = np.lexsort(
-        (result["cluster"].to_numpy(), -magnitude, ~result["significant"].to_numpy())
-    )
+    order = np.lexsort((result["cluster"].to_numpy(), -magnitude, -distance))
     result = result.iloc[order].reset_index(drop=True)
     result["rank"] = np.arange(1, len(result) + 1)
     result = result[list(CLUSTER_TABLE_COLUMNS)]
     return result.astype(dict.fromkeys(_INT_COLUMNS, np.int64))
+
+
+class SignFlipTest:
+    """The paired sign-flip permutation test of ``mean(d) = mu``, for every ``mu`` at once.
+
+    Under the null, each ``d_i - mu`` is symmetric about 0, so flipping its sign leaves
+    the distribution of ``T(mu) = sum(d_i - mu)`` unchanged. With a sign vector ``s``,
+    ``T_s(mu) = A_s - mu C_s`` where ``A_s = sum(s_i d_i)`` and ``C_s = sum(s_i)``: each
+    flipped statistic is linear in ``mu``, and ``|T_s(mu)| >= |T(mu)|`` holds on one
+    closed interval of ``mu`` that contains the mean of ``d``. So the p-value at every
+    ``mu`` comes from those intervals, and its level sets (the confidence intervals) are
+    intervals too, which is what makes test and interval agree exactly.
+
+    With fewer than 12 values all ``2^n`` sign vectors are used and ``p = count / 2^n``;
+    otherwise ``n_permutations`` random ones, and ``p = (1 + count) / (n_permutations +
+    1)``, counting the observed statistic once (Phipson, Smyth, "Permutation P-values
+    Should Never Be Zero", SAGEMB 9(1), 2010).
+    """
+
+    def __init__(self, differences: np.ndarray, n_permutations: int, rng: np.random.Generator):
+        d = np.asarray(differences, dtype=np.float64)
+        n = d.size
+        self.n = n
+        self.mean = float(d.mean()) if n else 0.0
+        if n < _EXACT_IMAGES:
+            signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2.0 - 1.0
+            a_s, c_s = signs @ d, signs.sum(axis=1)
+            self.extra, self.denominator = 0, float(2**n)
+        else:
+            a_s, c_s = self._random_sums(d, n_permutations, rng)
+            self.extra, self.denominator = 1, float(n_permutations + 1)
+        total = float(d.sum())
+        # |A - mu C| >= |S - mu n|  <=>  (C^2 - n^2) mu^2 + 2 (n S - A C) mu + A^2 - S^2 >= 0
+        quadratic = c_s**2 - n**2
+        linear = n * total - a_s * c_s
+        constant = a_s**2 - total**2
+        everywhere = quadratic == 0  # all signs equal: |T_s| = |T| for every mu
+        self.extra += int(everywhere.sum())
+        q, b, c = quadratic[~everywhere], linear[~everywhere], constant[~everywhere]
+        root = np.sqrt(np.maximum(b * b - q * c, 0.0))
+        # q < 0: the set is between the roots; the mean always lies in it, so rounding
+        # that makes the discriminant slightly negative still gives an interval there
+        ends = np.sort(np.stack([(-b + root) / q, (-b - root) / q]), axis=0)
+        self.lows = np.sort(np.minimum(ends[0], self.mean))
+        self.highs = np.sort(np.maximum(ends[1], self.mean))
+
+    @staticmethod
+    def _random_sums(
+        d: np.ndarray, n_permutations: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        chunk = max(1, _SIGN_CELLS // d.size)
+        sums, counts = [], []
+        for start in range(0, n_permutations, chunk):
+            size = min(chunk, n_permutations - start)
+            bits = rng.integers(0, 2, size=(size, d.size), dtype=np.int8)
+            positive = bits @ d  # sum of d_i over the +1 signs
+            sums.append(2.0 * positive - d.sum())
+            counts.append(2.0 * bits.sum(axis=1, dtype=np.int64) - d.size)
+        return np.concatenate(sums), np.concatenate(counts)
+
+    def count(self, mu: float) -> int:
+        """How many sign vectors give a flipped statistic at least as extreme at ``mu``."""
+        # intervals [low, high] with low <= mu <= high: all with low <= mu, less those
+        # ending before mu
+        started = int(np.searchsorted(self.lows, mu, side="right"))
+        ended = int(np.searchsorted(self.highs, mu, side="left"))
+        return self.extra + started - ended
+
+    def p_value(self, mu: float) -> float:
+        """The two-sided p-value of ``mean(d) = mu``."""
+        if self.n < 2:
+            return 1.0
+        return self.count(mu) / self.denominator
+
+    def interval(self, alpha: float) -> tuple[float, float]:
+        """Every ``mu`` whose p-value exceeds ``alpha``: ``(low, high)``, maybe infinite."""
+        if self.n < 2:
+            return -math.inf, math.inf
+        # p(mu) > alpha  <=>  count(mu) >= needed
+        needed = math.floor(alpha * self.denominator) + 1
+        inside = needed - self.extra  # intervals that must hold mu
+        if inside <= 0:
+            return -math.inf, math.inf
+        if inside > self.lows.size:
+            return self.mean, self.mean
+        # every interval holds the mean, so left of it the count at mu is the number of
+        # lows at or below mu, and right of it the number of highs at or above mu: the
+        # set is one interval, from the inside-th smallest low to the inside-th largest high
+        return float(self.lows[inside - 1]), float(self.highs[-inside])
+
+
+def _image_differences(group: pd.DataFrame) -> np.ndarray:
+    """``d_i`` of each image of one cluster, in image order."""
+    _, image_index = np.unique(group["image"].to_numpy(), return_inverse=True)
+    differences = group["mass_b"].to_numpy(np.float64) - group["mass_a"].to_numpy(np.float64)
+    return np.bincount(image_index, weights=differences)
 
 
 def class_table(
@@ -232,52 +369,38 @@ def class_table(
 
 
 def _cluster_row(
-    cluster: int, group: pd.DataFrame, *, n_bootstrap: int, confidence: float, seed: int
+    cluster: int, group: pd.DataFrame, test: SignFlipTest, level_alpha: float
 ) -> dict[str, Any]:
     mass_a = group["mass_a"].to_numpy(dtype=np.float64)
     mass_b = group["mass_b"].to_numpy(dtype=np.float64)
-    differences = mass_b - mass_a
     _, image_index = np.unique(group["image"].to_numpy(), return_inverse=True)
-    region_counts = np.bincount(image_index).astype(np.float64)
-    image_sums = np.bincount(image_index, weights=differences)
-    image_means = image_sums / region_counts
-    n_images = region_counts.size
+    share_a = np.bincount(image_index, weights=mass_a)
+    share_b = np.bincount(image_index, weights=mass_b)
+    differences = share_b - share_a
+    n_images = differences.size
     difference = float(differences.mean())
+    ci_low, ci_high = test.interval(level_alpha)
 
     notes = []
     if n_images < 2:
-        # every resampling is the one image again: no spread, whatever rounding says
-        ci_low = ci_high = difference
-        standard_error = 0.0
+        standard_error = math.nan
+        notes.append("one image only: no test, no interval")
     else:
-        rng = np.random.default_rng([seed, cluster])
-        draws = _bootstrap_means(image_sums, region_counts, n_bootstrap, rng)
-        tail = (1.0 - confidence) / 2.0
-        ci_low, ci_high = (float(v) for v in np.quantile(draws, [tail, 1.0 - tail]))
-        standard_error = float(np.std(draws, ddof=1))
-
+        standard_error = float(np.std(differences, ddof=1)) / math.sqrt(n_images)
+        if not math.isfinite(ci_low):
+            smallest = test.extra / test.denominator
+            notes.append(
+                f"{n_images} images: the smallest p-value the test can give is "
+                f"{smallest:.3g}, so no interval at level {1 - level_alpha:.4g} is bounded"
+            )
     if difference == 0.0:
         standardized = 0.0
     elif standard_error > 0:
         standardized = difference / standard_error
     elif n_images < 2:
         standardized = math.nan
-        notes.append("one image only: no standard error, z_score is NaN")
-    else:
-        analytic = float(np.std(image_means, ddof=1)) / math.sqrt(n_images)
-        standardized = (
-            difference / analytic if analytic > 0 else math.copysign(math.inf, difference)
-        )
-
-    if n_images < 2:
-        p_value = 1.0
-        notes.append("fewer than 2 images: no test, p_value set to 1")
-    elif not np.any(image_means):
-        p_value = 1.0
-    else:
-        from scipy.stats import wilcoxon
-
-        p_value = float(wilcoxon(image_means).pvalue)
+    else:  # every image shows the same difference
+        standardized = math.copysign(math.inf, difference)
 
     selected = group["selected_by"].to_numpy()
     return {
@@ -289,40 +412,18 @@ def _cluster_row(
         "selected_both": int(np.sum(selected == "both")),
         "total_a": float(mass_a.sum()),
         "total_b": float(mass_b.sum()),
-        "mean_a": float(mass_a.mean()),
-        "mean_b": float(mass_b.mean()),
+        "mean_a": float(share_a.mean()),
+        "mean_b": float(share_b.mean()),
         "difference": difference,
         "ci_low": ci_low,
         "ci_high": ci_high,
+        "ci_level": 1.0 - level_alpha,
         "standard_error": standard_error,
         "z_score": standardized,
-        "p_value": p_value,
         "accuracy_a": _image_accuracy(group, "correct_a"),
         "accuracy_b": _image_accuracy(group, "correct_b"),
         "note": "; ".join(notes),
     }
-
-
-def _bootstrap_means(
-    image_sums: np.ndarray, region_counts: np.ndarray, n_bootstrap: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Region-weighted mean difference under ``n_bootstrap`` resamplings of the images.
-
-    A resampling is a multinomial count per image (how often it was drawn); its mean is
-    ``(W @ sums) / (W @ counts)``, the mean over the regions of all drawn images.
-    """
-    n_images = image_sums.size
-    probabilities = np.full(n_images, 1.0 / n_images)
-    chunk = max(1, _BOOTSTRAP_CELLS // n_images)
-    means = []
-    for start in range(0, n_bootstrap, chunk):
-        size = min(chunk, n_bootstrap - start)
-        weights = rng.multinomial(n_images, probabilities, size=size).astype(np.float64)
-        numerator = weights @ image_sums
-        denominator = weights @ region_counts
-        drawn = denominator > 0  # always, as every image has a region; kept as a guard
-        means.append(numerator[drawn] / denominator[drawn])
-    return np.concatenate(means)
 
 
 def _image_accuracy(group: pd.DataFrame, column: str) -> float:
@@ -394,7 +495,7 @@ def _empty_cluster_table() -> pd.DataFrame:
     def dtype(name: str) -> Any:
         if name in _INT_COLUMNS:
             return np.int64
-        return {"significant": bool, "note": str}.get(name, np.float64)
+        return {"significant": bool, "meaningful": bool, "note": str}.get(name, np.float64)
 
     return pd.DataFrame({name: pd.Series(dtype=dtype(name)) for name in CLUSTER_TABLE_COLUMNS})
 

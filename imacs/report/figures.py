@@ -21,8 +21,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from imacs.errors import InvalidInputError
-from imacs.report.notebook import difference_colour, format_q
-from imacs.report.style import COLOR_A, COLOR_B, COLOR_NEUTRAL
+from imacs.report.notebook import difference_colour
+from imacs.report.style import COLOR_A, COLOR_B, COLOR_NEUTRAL, format_q
 
 if TYPE_CHECKING:
     from imacs.comparison.result import Comparison
@@ -83,9 +83,10 @@ def summary_figure(comparison: Comparison, *, top: int = 20) -> Figure:
     """The ranked clusters as a diverging bar chart of B - A, and per-image agreement.
 
     Left: one bar per cluster among the ``top`` ranked, its length the difference of the
-    two models' mean attribution mass per region, its whisker the bootstrap interval; in
-    B's colour where B relies more, in A's where A does; hatched and unfilled when the
-    difference is not significant, with its q-value beside it and a star when it is.
+    two models' mean share of each image's attribution on the cluster, its whisker the
+    FCR-adjusted interval of the sign-flip test; in B's colour where B relies more, in A's
+    where A does; hatched and unfilled when the difference is not significant, with its
+    q-value beside it and a star when it is significant and at least ``min_effect``.
     The tick labels give each cluster's support. Right: histograms of the per-image
     agreement of the two maps (one per metric).
     """
@@ -116,10 +117,13 @@ def _cluster_bars(panel: Any, comparison: Comparison, clusters: Any) -> None:
         ax.set_axis_off()
         return
     difference = clusters["difference"].to_numpy(dtype=np.float64)
-    # the interval around the bar, the bar itself where the interval is missing
-    low = np.fmin(clusters["ci_low"].to_numpy(dtype=np.float64), difference)
-    high = np.fmax(clusters["ci_high"].to_numpy(dtype=np.float64), difference)
+    # the interval around the bar; the bar alone where the interval is missing or unbounded
+    low = clusters["ci_low"].to_numpy(dtype=np.float64)
+    high = clusters["ci_high"].to_numpy(dtype=np.float64)
+    low = np.where(np.isfinite(low), np.fmin(low, difference), difference)
+    high = np.where(np.isfinite(high), np.fmax(high, difference), difference)
     significant = clusters["significant"].to_numpy(dtype=bool)
+    starred = clusters.get("meaningful", clusters["significant"]).to_numpy(dtype=bool)
     rows = np.arange(len(clusters))
     for row, cluster, value, marked in zip(
         rows, clusters["cluster"], difference, significant, strict=True
@@ -149,10 +153,10 @@ def _cluster_bars(panel: Any, comparison: Comparison, clusters: Any) -> None:
     lowest, highest = min(0.0, float(low.min())), max(0.0, float(high.max()))
     span = (highest - lowest) or 1.0
     pad = 0.03 * span
-    for row, value, lo, hi, q, marked in zip(
-        rows, difference, low, high, clusters["q_value"], significant, strict=True
+    for row, value, lo, hi, q, marked, star in zip(
+        rows, difference, low, high, clusters["q_value"], significant, starred, strict=True
     ):
-        label = f"q = {format_q(float(q))}" + (" \u2605" if marked else "")
+        label = f"q = {format_q(float(q))}" + (" \u2605" if star else "")
         positive = value >= 0
         ax.text(
             hi + pad if positive else lo - pad,
@@ -185,9 +189,10 @@ def _cluster_bars(panel: Any, comparison: Comparison, clusters: Any) -> None:
     )
     ax.set_ylim(len(clusters) - 0.5, -0.5)  # rank 1 on top
     ax.tick_params(axis="y", length=0)
-    confidence = comparison.settings.get("confidence", 0.95)
+    level = float(clusters["ci_level"].iloc[0]) if "ci_level" in clusters else 0.95
     ax.set_xlabel(
-        f"B {_MINUS} A: mean attribution mass per region ({100 * confidence:.0f}% bootstrap CI)"
+        f"B {_MINUS} A: share of each image's attribution "
+        f"({100 * level:.4g}% FCR-adjusted interval)"
     )
     ax.grid(axis="x", color="#dddddd", linewidth=0.8)
     ax.set_axisbelow(True)
@@ -292,7 +297,7 @@ def exemplars_figure(comparison: Comparison, *, top: int = 8, per_cluster: int =
                 _thumbnail(ax, comparison, image, segments, region)
             for ax in axes[row, len(chosen) :]:
                 ax.set_axis_off()
-            star = " \u2605" if cluster.significant else ""
+            star = " \u2605" if getattr(cluster, "meaningful", cluster.significant) else ""
             axes[row, 0].set_ylabel(
                 f"#{cluster.rank} cluster {cluster.cluster}\n"
                 f"B {_MINUS} A = {cluster.difference:+.3f}{star}",

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from imacs.errors import InvalidInputError
+from imacs.report.headline import headline
 from imacs.report.images import MAP_STEPS, MAP_ZERO, MAX_SIDE, display_size, picture, sheet
 from imacs.report.style import COLOR_A, COLOR_B, COLOR_NEUTRAL
 
@@ -271,11 +272,13 @@ def _page_data(
     fields = (
         "cluster", "rank", "n_regions", "n_images", "selected_a", "selected_b",
         "selected_both", "mean_a", "mean_b", "difference", "ci_low", "ci_high",
-        "p_value", "q_value", "accuracy_a", "accuracy_b",
+        "p_value", "q_value", "accuracy_a", "accuracy_b", "ci_level", "causal_images",
+        "causal_drop_a", "causal_drop_b", "causal_change_a", "causal_change_b",
     )  # fmt: skip
     for record in clusters.to_dict("records"):
         entry: dict[str, Any] = {name: _number(record.get(name)) for name in fields}
         entry["significant"] = bool(record.get("significant", False))
+        entry["meaningful"] = bool(record.get("meaningful", False))
         note = record.get("note")
         entry["note"] = "" if _is_missing(note) else str(note)
         rows = members.get(int(record["cluster"]), [])
@@ -292,7 +295,8 @@ def _page_data(
             "colors": {"a": COLOR_A, "b": COLOR_B, "neutral": COLOR_NEUTRAL, "both": COLOR_BOTH},
             "metrics": metrics,
             "page_size": page_size,
-            "confidence": _number(settings.get("confidence", 0.95)),
+            "confidence": _number(_interval_level(comparison)),
+            "min_effect": _number(settings.get("min_effect")),
             "alpha": _number(settings.get("alpha", 0.05)),
             "map_zero": MAP_ZERO,
             "map_steps": MAP_STEPS,
@@ -338,6 +342,14 @@ def _text(value: Any) -> str:
 def _percent(value: Any) -> str:
     number = _number(value)
     return "n/a" if number is None else f"{100 * number:.1f}%"
+
+
+def _interval_level(comparison: Any) -> float | None:
+    """The clusters' interval level: one FCR-adjusted level for the whole table."""
+    clusters = getattr(comparison, "clusters", None)
+    if clusters is None or "ci_level" not in clusters or not len(clusters):
+        return None
+    return float(clusters["ci_level"].iloc[0])
 
 
 def _confidence(value: Any) -> str:
@@ -409,9 +421,11 @@ def _overview(comparison: Any) -> dict[str, Any]:
         ("featurizers", ", ".join(_component(f)["name"] for f in featurizers) or "?"),
         (
             "statistics",
-            f"{_text(settings.get('n_bootstrap', '?'))} bootstrap resamples of images, "
-            f"{_confidence(settings.get('confidence', 0.95))} intervals; Wilcoxon "
-            f"signed-rank, Benjamini-Hochberg q ≤ {_text(settings.get('alpha', 0.05))}",
+            "paired sign-flip test over images "
+            f"({_text(settings.get('n_permutations', '?'))} sign vectors), Benjamini-Hochberg "
+            f"q ≤ {_text(settings.get('alpha', 0.05))}; intervals from the same test at the "
+            f"FCR-adjusted level {_confidence(_interval_level(comparison))}; ★ when "
+            f"significant and |B \u2212 A| ≥ {_text(settings.get('min_effect', '?'))}",
         ),
     ]
     return {
@@ -448,6 +462,16 @@ def _bar(difference: Any, low: Any, high: Any, limit: float, width: int = 150) -
     if lo is not None and hi is not None:
         bar["ci"] = {"x1": x(lo), "x2": x(hi)}
     return bar
+
+
+def _causal_text(cluster: Mapping[str, Any]) -> str:
+    """Each model's drop in target probability when the cluster's regions are hidden."""
+    if not cluster.get("causal_images"):
+        return ""
+    drops = [cluster.get("causal_drop_a"), cluster.get("causal_drop_b")]
+    if any(value is None for value in drops):
+        return ""
+    return " / ".join(f"{value:+.2f}" for value in drops)
 
 
 def _limit(values: Iterable[Any]) -> float:
@@ -513,6 +537,7 @@ def _cluster_rows(comparison: Any, data: Mapping[str, Any]) -> list[dict[str, An
                 "cluster": c["cluster"],
                 "rank": c["rank"],
                 "significant": c["significant"],
+                "meaningful": c["meaningful"],
                 "bar": _bar(c["difference"], c["ci_low"], c["ci_high"], limit),
                 "difference": _signed(c["difference"]),
                 "ci": f"[{_signed(c['ci_low'])}, {_signed(c['ci_high'])}]",
@@ -525,6 +550,7 @@ def _cluster_rows(comparison: Any, data: Mapping[str, Any]) -> list[dict[str, An
                 "stack": stack,
                 "accuracy_a": _percent(c["accuracy_a"]),
                 "accuracy_b": _percent(c["accuracy_b"]),
+                "causal": _causal_text(c),
                 "classes": _top_classes(comparison, int(c["cluster"]), int(c["n_regions"] or 0)),
                 "note": c["note"],
                 "exemplars": c["exemplars"],
@@ -611,9 +637,20 @@ def _agreement(comparison: Any, metrics: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def _alerts(comparison: Any) -> list[dict[str, str]]:
+    """The comparison's alerts as the template shows them, errors first."""
+    alerts = [
+        {"code": str(a.code), "severity": str(a.severity), "message": str(a.message)}
+        for a in getattr(comparison, "alerts", None) or []
+    ]
+    return sorted(alerts, key=lambda a: a["severity"] != "error")
+
+
 def _template_context(comparison: Any, data: Mapping[str, Any], title: str) -> dict[str, Any]:
     return {
         "title": title,
+        "alerts": _alerts(comparison),
+        "headline": headline(comparison),
         "name_a": comparison.model_name("a"),
         "name_b": comparison.model_name("b"),
         "generated": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
@@ -621,6 +658,7 @@ def _template_context(comparison: Any, data: Mapping[str, Any], title: str) -> d
         "clusters": _cluster_rows(comparison, data),
         "agreement": _agreement(comparison, data["meta"]["metrics"]),
         "confidence": _confidence(data["meta"]["confidence"]),
+        "min_effect": _text(data["meta"]["min_effect"]),
         "alpha": _text(data["meta"]["alpha"]),
         "colors": data["meta"]["colors"],
         "n_images": len(comparison.images),

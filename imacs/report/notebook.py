@@ -11,7 +11,8 @@ import math
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from imacs.report.style import COLOR_A, COLOR_B, COLOR_NEUTRAL
+from imacs.report.headline import headline
+from imacs.report.style import COLOR_A, COLOR_B, COLOR_NEUTRAL, format_q
 
 if TYPE_CHECKING:
     from imacs.comparison.result import Comparison
@@ -52,13 +53,17 @@ def summary_html(comparison: Comparison, *, top: int = TOP) -> str:
         '<div class="imacs-comparison" style="font-family:system-ui,-apple-system,'
         'Segoe UI,Helvetica,Arial,sans-serif;font-size:13px;line-height:1.4;max-width:60em">',
         f'<div style="font-weight:600;font-size:15px;margin-bottom:4px">{escape(heading)}</div>',
+        *_alerts(comparison),
+        f'<div style="margin:4px 0 6px">{escape(headline(comparison))}</div>',
         _models_table(comparison, summary),
         f'<div style="margin:6px 0">{escape(_DOT.join(facts))}</div>',
         _clusters_table(comparison, clusters),
         f'<div style="color:{COLOR_NEUTRAL};margin-top:4px">'
         + escape(
-            f"Top {len(clusters)} of {summary['n_clusters']} clusters, significant first, "
-            "then by |B \u2212 A| (mean attribution mass per region). "
+            f"Top {len(clusters)} of {summary['n_clusters']} clusters, ranked by how far "
+            "the interval of B \u2212 A (the share of each image's attribution) lies from 0; "
+            "* marks a significant difference of at least "
+            f"{comparison.settings.get('min_effect')}. "
             "comparison.save(folder) writes the HTML report, figures and tables."
         )
         + "</div>",
@@ -67,11 +72,24 @@ def summary_html(comparison: Comparison, *, top: int = TOP) -> str:
     return "\n".join(parts)
 
 
-def format_q(q: float) -> str:
-    """A q-value for people: three decimals, or scientific below 0.001."""
-    if not math.isfinite(q):
-        return "n/a"
-    return f"{q:.1e}" if q < 0.001 else f"{q:.3f}"
+#: border and background of an alert, by severity
+_ALERT_COLOURS = {"error": ("#b42318", "#fef3f2"), "warning": ("#b54708", "#fffaeb")}
+
+
+def _alerts(comparison: Comparison) -> list[str]:
+    """One box per alert, errors first, above everything else the summary shows."""
+    alerts = sorted(comparison.alerts, key=lambda alert: alert.severity != "error")
+    boxes = []
+    for alert in alerts:
+        border, background = _ALERT_COLOURS.get(alert.severity, _ALERT_COLOURS["warning"])
+        boxes.append(
+            f'<div class="imacs-alert" style="border-left:4px solid {border};'
+            f'background:{background};padding:4px 8px;margin:4px 0">'
+            f'<span style="font-weight:600;color:{border}">{escape(alert.severity)}</span> '
+            f"{escape(alert.message)} "
+            f'<code style="color:{COLOR_NEUTRAL}">{escape(alert.code)}</code></div>'
+        )
+    return boxes
 
 
 def difference_colour(difference: float) -> str:
@@ -135,6 +153,7 @@ def _clusters_table(comparison: Comparison, clusters: Any) -> str:
             ("difference [CI]", _NUMBER),
             ("q", _NUMBER),
             ("regions / images", _NUMBER),
+            ("hiding: drop A / B", _NUMBER),
             ("main class", _CELL),
         )
     )
@@ -142,7 +161,8 @@ def _clusters_table(comparison: Comparison, clusters: Any) -> str:
     for row in clusters.itertuples(index=False):
         difference = float(row.difference)
         significant = bool(row.significant)
-        q_text = format_q(float(row.q_value)) + (" *" if significant else "")
+        starred = bool(getattr(row, "meaningful", significant))
+        q_text = format_q(float(row.q_value)) + (" *" if starred else "")
         q_style = "font-weight:600;" if significant else f"color:{COLOR_NEUTRAL};"
         rows.append(
             "<tr>"
@@ -153,6 +173,7 @@ def _clusters_table(comparison: Comparison, clusters: Any) -> str:
             f"[{float(row.ci_low):+.4f}, {float(row.ci_high):+.4f}]</td>"
             f'<td style="{_NUMBER}{q_style}">{escape(q_text)}</td>'
             f'<td style="{_NUMBER}">{int(row.n_regions)} / {int(row.n_images)}</td>'
+            f'<td style="{_NUMBER}">{escape(_causal(row))}</td>'
             f'<td style="{_CELL}white-space:nowrap">'
             f"{escape(classes.get(int(row.cluster), ''))}</td>"
             "</tr>"
@@ -161,6 +182,13 @@ def _clusters_table(comparison: Comparison, clusters: Any) -> str:
         '<table style="border-collapse:collapse;margin-top:4px">'
         f"<thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _causal(row: Any) -> str:
+    """Each model's drop in target probability when the regions are hidden, if checked."""
+    if not int(getattr(row, "causal_images", 0) or 0):
+        return "not checked"
+    return f"{float(row.causal_drop_a):+.2f} / {float(row.causal_drop_b):+.2f}"
 
 
 def _bar(row: Any, limit: float) -> str:

@@ -7,6 +7,8 @@ negative, with white (or the page's background) at zero.
 
 from __future__ import annotations
 
+import math
+
 #: model A's colour (Okabe-Ito blue)
 COLOR_A = "#0072B2"
 #: model B's colour (Okabe-Ito orange)
@@ -19,3 +21,10 @@ def hex_to_rgb(color: str) -> tuple[int, int, int]:
     """``"#RRGGBB"`` as three 0..255 integers."""
     value = color.lstrip("#")
     return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def format_q(q: float) -> str:
+    """A q-value for people: three decimals, or scientific below 0.001."""
+    if not math.isfinite(q):
+        return "n/a"
+    return f"{q:.1e}" if q < 0.001 else f"{q:.3f}"

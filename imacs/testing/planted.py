@@ -76,11 +76,59 @@ def planted_models(*, seed: int = 0, delay: float = 0.0) -> tuple[FunctionAdapte
     return model_a, model_b
 
 
-def patch_share(comparison: Any, cluster: int) -> float:
-    """The share of a cluster's region pixels that lie inside the planted patch."""
-    inside = total = 0
-    for row in comparison.regions[comparison.regions["cluster"] == cluster].itertuples():
-        mask = comparison.segments(row.image) == row.region
-        inside += int(mask[:PATCH, :PATCH].sum())
-        total += int(mask.sum())
-    return inside / total
+def _image_masks(comparison: Any, mask: np.ndarray) -> Any:
+    """``mask(i)``: the planted pixels of image ``i``, from one mask or one per image."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim == 2:
+        return lambda i: mask
+    if mask.ndim != 3 or len(mask) != len(comparison.images):
+        raise ValueError(
+            f"expected mask (H, W) or one per image (N, H, W) with N = "
+            f"{len(comparison.images)}; got shape {mask.shape}"
+        )
+    return lambda i: mask[i]
+
+
+def _pixels_inside(comparison: Any, mask: np.ndarray, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``rows`` (regions): its pixels inside the planted mask, and all its pixels."""
+    mask_of = _image_masks(comparison, mask)
+    inside = np.zeros(len(rows), dtype=np.int64)
+    area = np.zeros(len(rows), dtype=np.int64)
+    positions = np.arange(len(rows))
+    # one label map read per image, however many of its regions are salient
+    for image, group in rows.assign(_row=positions).groupby("image", sort=False):
+        labels = comparison.segments(int(image))
+        planted = np.bincount(labels[mask_of(int(image))], minlength=int(labels.max()) + 1)
+        sizes = np.bincount(labels.ravel(), minlength=int(labels.max()) + 1)
+        regions = group["region"].to_numpy()
+        inside[group["_row"].to_numpy()] = planted[regions]
+        area[group["_row"].to_numpy()] = sizes[regions]
+    return inside, area
+
+
+def planted_coverage(comparison: Any, cluster: int, mask: np.ndarray) -> float:
+    """The share of the planted pixels among salient regions that ``cluster`` holds.
+
+    ``mask`` is the planted feature's pixels: one boolean ``(H, W)`` for every image, or
+    ``(N, H, W)``, one per image (all False where an image has none). Of all pixels
+    inside it that belong to any salient region, the share in the cluster's regions: 1.0
+    when the cluster is the whole planted feature as the comparison saw it.
+    """
+    regions = comparison.regions
+    inside, _ = _pixels_inside(comparison, mask, regions)
+    total = int(inside.sum())
+    in_cluster = int(inside[regions["cluster"].to_numpy() == cluster].sum())
+    return in_cluster / total if total else 0.0
+
+
+def patch_share(comparison: Any, cluster: int, mask: np.ndarray | None = None) -> float:
+    """The share of a cluster's region pixels that lie inside the planted ``mask``.
+
+    ``mask`` as for :func:`planted_coverage`; by default the demo digits' corner patch.
+    """
+    if mask is None:
+        mask = np.zeros(comparison.segments(0).shape, dtype=bool)
+        mask[:PATCH, :PATCH] = True
+    regions = comparison.regions
+    inside, area = _pixels_inside(comparison, mask, regions[regions["cluster"] == cluster])
+    return int(inside.sum()) / int(area.sum())

@@ -20,7 +20,7 @@ from imacs.store import MARKER
 from imacs.testing.planted import patch_share, planted_models
 
 N_IMAGES = 96
-FAST = {"method_params": {"n_steps": 8}, "n_bootstrap": 200, "progress": False}
+FAST = {"method_params": {"n_steps": 8}, "n_permutations": 200, "progress": False}
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,10 @@
 Planted shortcut: model B is trained on digits whose corner patch shade encodes the label,
 model A on the same digits with random shades; on test digits with random shades the
 top-ranked cluster must be the patch, with B > A, significant, in at least 9 of 10 seeds.
-Seed noise: two models trained alike but for the seed must differ far less than that.
-Differences are the ranking statistic, shares of each image's L1-normalised attribution
-(docs/comparison.md says why not the z-score). Each model explains its own prediction.
+The top cluster must also hold at least 70% of the patch's pixels among salient regions
+and be meaningful (at least ``min_effect``). Seed-twins, two models trained alike but for
+the seed, must show no meaningful cluster in 9 of 10 pairs. Differences are shares of
+each image's L1-normalised attribution. Each model explains its own prediction.
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ import numpy as np
 import pytest
 
 import imacs
-from imacs.demo.data import shortcut_digits, split_indices
-from imacs.testing.planted import patch_share
+from imacs.demo.data import PATCH, shortcut_digits, split_indices
+from imacs.testing.planted import patch_share, planted_coverage
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 
 SEEDS = range(10)
+PATCH_MASK = np.zeros((32, 32), dtype=bool)
+PATCH_MASK[:PATCH, :PATCH] = True
 N_TEST = 200
 SETTINGS = {
     "method_params": {"n_steps": 16},
-    "n_bootstrap": 500,
+    "n_permutations": 500,
     "progress": False,
     "targets": "own",
 }
@@ -66,25 +69,28 @@ def test_the_planted_shortcut_is_found_in_nine_of_ten_seeds(store: str) -> None:
     for seed in SEEDS:
         comparison = planted(seed, store)
         top = comparison.clusters.iloc[0]
-        share = patch_share(comparison, int(top["cluster"]))
-        found.append(share > 0.5 and top["difference"] > 0 and bool(top["significant"]))
+        cluster = int(top["cluster"])
+        found.append(
+            patch_share(comparison, cluster) > 0.5
+            and planted_coverage(comparison, cluster, PATCH_MASK) >= 0.7
+            and top["difference"] > 0
+            and bool(top["significant"])
+            and bool(top["meaningful"])
+        )
     assert sum(found) >= 9, f"found in {sum(found)} of {len(found)} seeds: {found}"
 
 
-def test_seed_noise_is_far_below_the_planted_difference(store: str) -> None:
-    # A planted difference at least 5 times the largest seed-noise difference in 9 of 10
-    # seeds. Measured: 4.4 to 50.9, median 14.1 (docs/comparison.md).
-    ratios = []
+def test_seed_twins_show_no_meaningful_cluster_in_nine_of_ten_pairs(store: str) -> None:
+    # benchmarks/seed_twins.py measured the twins' largest difference at 0.104 and the
+    # planted pair's smallest at 0.271 over these seeds; min_effect (0.15) sits between
+    quiet = []
     for seed in SEEDS:
         data = held_out(seed)
         model_a = trained(seed, shortcut=False, model_seed=seed)
         twin = trained(seed, shortcut=False, model_seed=seed + 100)
         noise = imacs.compare(model_a, twin, data.images, data.labels, store=store, **SETTINGS)
-        largest = np.abs(noise.clusters["difference"]).max()
-        planted_top = abs(planted(seed, store).clusters.iloc[0]["difference"])
-        ratios.append(float(planted_top / largest))
-    print("planted / largest seed-noise difference per seed:", np.round(ratios, 1))
-    assert sorted(ratios)[1] >= 5, ratios
+        quiet.append(not noise.clusters["meaningful"].any())
+    assert sum(quiet) >= 9, f"no meaningful cluster in {sum(quiet)} of 10 pairs: {quiet}"
 
 
 def test_a_network_compared_with_itself_has_no_significant_cluster(store: str) -> None:
@@ -93,3 +99,4 @@ def test_a_network_compared_with_itself_has_no_significant_cluster(store: str) -
     same = imacs.compare(model, model, data.images, data.labels, store=store, **SETTINGS)
     assert (same.clusters["difference"] == 0).all()
     assert not same.clusters["significant"].any()
+    assert not same.clusters["meaningful"].any()

@@ -16,7 +16,7 @@ from imacs.demo.data import shortcut_digits, split_indices
 from imacs.testing.planted import planted_models
 
 N_IMAGES = 64
-FAST = {"method_params": {"n_steps": 8}, "n_bootstrap": 200, "progress": False}
+FAST = {"method_params": {"n_steps": 8}, "n_permutations": 200, "progress": False}
 #: a page that runs this string as a script (or HTML) fails the escaping tests
 SCRIPT = "<script>alert(1)</script>"
 #: the class names of the hostile comparison: a script, quotes of both kinds, an ampersand

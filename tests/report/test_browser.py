@@ -270,6 +270,40 @@ def test_the_demos_report_opens_from_disk_and_leads_to_the_planted_patch(
     assert patch_share(comparison, top) > 0.5  # is the planted shortcut
 
 
+def test_the_demos_report_opens_with_the_headline_and_the_causal_numbers(
+    browser: Any, demo_run: Any
+) -> None:
+    from imacs.comparison.result import Comparison
+
+    out, process = demo_run
+    assert process.returncode == 0, process.stderr[-3000:]
+    comparison = Comparison.load(out)
+    top = comparison.clusters.iloc[0]
+    watch = PageWatch(browser, out / "report.html")
+    page = watch.open()
+    headline = page.get_by_test_id("headline").inner_text()
+    # the headline names the top cluster, who relies more, and what hiding it does
+    assert f"cluster {int(top['cluster'])} " in headline
+    assert headline.startswith("B (shortcut-keras) relies more than A (clean-torch)")
+    assert f"{top['difference']:+.3f}" in headline
+    assert f"lowers B's probability for its target by {abs(top['causal_drop_b']):.2f}" in headline
+    # the headline comes before the clusters, the first thing after the page header
+    boxes = page.evaluate(
+        "['headline', 'clusters'].map(id => document.getElementById(id).offsetTop)"
+    )
+    assert boxes[0] < boxes[1]
+    # the cluster list shows each model's drop for the checked clusters
+    first = page.get_by_test_id("cluster-row").first.get_by_test_id("causal").inner_text()
+    assert first == f"{top['causal_drop_a']:+.2f} / {top['causal_drop_b']:+.2f}"
+    checked = int((comparison.clusters["causal_images"] > 0).sum())
+    assert checked == min(5, len(comparison.clusters))
+    # the cluster page says it too
+    page.get_by_test_id("cluster-row").first.click()
+    summary = page.locator("#cluster-summary").inner_text()
+    assert f"B's by {top['causal_drop_b']:+.3f}" in summary
+    watch.assert_clean()
+
+
 def test_the_routes_open_directly_and_screenshots_are_saved(
     browser: Any, report_comparison: Any, report_file: Path, tmp_path: Path
 ) -> None:

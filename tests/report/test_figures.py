@@ -27,7 +27,7 @@ from imacs.report.style import COLOR_A, COLOR_B
 from imacs.testing.planted import planted_models
 
 # a fixed k skips the search over k, which the comparison tests cover
-FAST = {"method_params": {"n_steps": 8}, "n_bootstrap": 200, "n_clusters": 8, "progress": False}
+FAST = {"method_params": {"n_steps": 8}, "n_permutations": 200, "n_clusters": 8, "progress": False}
 
 
 @pytest.fixture(scope="module")

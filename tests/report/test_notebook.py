@@ -16,7 +16,7 @@ from imacs.report.style import COLOR_A, COLOR_B
 from imacs.testing.planted import planted_models
 
 # a fixed k skips the search over k, which the comparison tests cover
-FAST = {"method_params": {"n_steps": 8}, "n_bootstrap": 200, "n_clusters": 8, "progress": False}
+FAST = {"method_params": {"n_steps": 8}, "n_permutations": 200, "n_clusters": 8, "progress": False}
 SVG = "{http://www.w3.org/2000/svg}"
 EVIL = "<script>alert(1)</script>"
 
@@ -80,9 +80,10 @@ def test_model_and_class_names_are_escaped(comparison: Any) -> None:
     )
     html = summary_html(evil)
     assert "<script" not in html
-    # two model names, the method, and a class per cluster row
+    # two model names in the models table and two in the headline, the method, and a
+    # class per cluster row
     rows = min(10, len(comparison.clusters))
-    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2 + 1 + rows
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2 + 2 + 1 + rows
     ET.fromstring(html)
 
 

@@ -591,14 +591,18 @@
     put(title,
       `Cluster ${id} `,
       el('span', { class: 'muted' }, `rank ${cluster.rank} of ${CLUSTERS.length}`),
-      cluster.significant ? el('span', { class: 'star', title: 'significant' }, ' ★') : null,
+      cluster.meaningful ? el('span', { class: 'star', title: 'significant and meaningful' }, ' ★') : null,
     );
-    const confidence = Math.round(100 * (META.confidence || 0.95));
+    const confidence = +(100 * (META.confidence || 0.95)).toPrecision(4);
     put(document.getElementById('cluster-summary'),
       el('span', { class: 'fact' }, bar(cluster, 240)),
       fact('B − A', signed(cluster.difference)),
-      fact(`${confidence}% CI`, `[${signed(cluster.ci_low)}, ${signed(cluster.ci_high)}]`),
+      fact(`${confidence}% CI (FCR-adjusted)`, `[${signed(cluster.ci_low)}, ${signed(cluster.ci_high)}]`),
       fact('q', qText(cluster.q_value)),
+      cluster.causal_images
+        ? fact('hiding the regions', `drops A's target probability by ${signed(cluster.causal_drop_a)}, ` +
+          `B's by ${signed(cluster.causal_drop_b)} (${cluster.causal_images} images)`)
+        : fact('hiding the regions', 'not checked (only the top clusters are)'),
       fact('mean A', fixed(cluster.mean_a)),
       fact('mean B', fixed(cluster.mean_b)),
       fact('regions', `${cluster.n_regions} in ${cluster.n_images} images`),
