@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,3 +92,30 @@ def demo_run(
     pytest.importorskip("keras")
     out = tmp_path_factory.mktemp("demo") / "imacs-demo"
     return out, run_demo_cli(out)
+
+
+@contextlib.contextmanager
+def _small_disk(size: str) -> Iterator[Path]:
+    """A fresh tmpfs of ``size`` to fill up or remount read-only; unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs the tests as root)")
+    folder = Path(tempfile.mkdtemp(prefix="imacs-small-disk-"))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        folder.rmdir()
+        pytest.skip(f"mount -t tmpfs is not permitted here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+        folder.rmdir()
+
+
+@pytest.fixture
+def small_disk() -> Callable[[str], contextlib.AbstractContextManager[Path]]:
+    """``small_disk("64k")``: a context manager for a tmpfs of that size (skips without root)."""
+    return _small_disk

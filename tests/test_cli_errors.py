@@ -27,6 +27,13 @@ def attribute_args(folder: Path, tmp_path: Path) -> list[str]:
     return ["attribute", "--model", str(model), "--images", str(folder), "--out", str(tmp_path)]
 
 
+def load_fails_with(error: Exception, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_load(*_args: object, **_kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(imacs, "load_model", failing_load)
+
+
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as stop:
         main(argv)
@@ -57,10 +64,7 @@ def test_errors_end_in_one_line_and_status_1(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def failing_load(*_args: object, **_kwargs: object) -> None:
-        raise error
-
-    monkeypatch.setattr(imacs, "load_model", failing_load)
+    load_fails_with(error, monkeypatch)
     monkeypatch.delenv("IMACS_DEBUG", raising=False)
     status, out, err = run(attribute_args(folder, tmp_path), capsys)
     assert status == 1
@@ -74,10 +78,7 @@ def test_debug_flag_and_variable_show_the_traceback(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def failing_load(*_args: object, **_kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(imacs, "load_model", failing_load)
+    load_fails_with(OSError(28, "No space left on device"), monkeypatch)
     monkeypatch.delenv("IMACS_DEBUG", raising=False)
     with pytest.raises(OSError, match="No space left"):
         main(["--debug", *attribute_args(folder, tmp_path)])

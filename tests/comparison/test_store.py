@@ -9,9 +9,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -649,27 +647,6 @@ def test_a_new_plugin_release_computes_its_maps_again(
 # -- full and read-only disks ----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def tmpfs(size: str) -> Iterator[Path]:
-    """A fresh tmpfs of ``size`` (``mount -t tmpfs``), unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs to fill up needs root (CI runs tests as root)")
-    folder = Path(tempfile.mkdtemp(prefix="imacs-tmpfs-"))
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        folder.rmdir()
-        pytest.skip(f"mount -t tmpfs is not permitted here: {mounted.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-        folder.rmdir()
-
-
 def fill(folder: Path) -> Path:
     """A file that takes every free byte of ``folder``'s disk."""
     filler = folder / "filler"
@@ -684,8 +661,10 @@ def leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_a_full_disk_while_creating_a_store_leaves_nothing_that_blocks_it_later() -> None:
-    with tmpfs("64k") as disk:
+def test_a_full_disk_while_creating_a_store_leaves_nothing_that_blocks_it_later(
+    small_disk: Any,
+) -> None:
+    with small_disk("64k") as disk:
         filler = fill(disk)
         with pytest.raises(StoreError, match=f"{disk / 'store'}.*disk is full.*free space"):
             Store(disk / "store")
@@ -696,8 +675,8 @@ def test_a_full_disk_while_creating_a_store_leaves_nothing_that_blocks_it_later(
         np.testing.assert_array_equal(store.load("maps", KEY), np.ones(3))
 
 
-def test_a_full_disk_mid_write_is_a_store_error_and_leaves_no_partial_file() -> None:
-    with tmpfs("64k") as disk:
+def test_a_full_disk_mid_write_is_a_store_error_and_leaves_no_partial_file(small_disk: Any) -> None:
+    with small_disk("64k") as disk:
         store = Store(disk / "store")
         store.save("maps", KEY, np.ones(100))
         with pytest.raises(StoreError, match=f"cannot save a maps result .*{disk}.*disk is full"):
@@ -708,16 +687,16 @@ def test_a_full_disk_mid_write_is_a_store_error_and_leaves_no_partial_file() -> 
 
 
 def test_a_comparison_on_a_full_disk_stops_with_one_clear_store_error(
-    data: Any, models: Any
+    small_disk: Any, data: Any, models: Any
 ) -> None:
-    with tmpfs("64k") as disk:
+    with small_disk("64k") as disk:
         with pytest.raises(StoreError, match="disk is full"):
             imacs.compare(*models, data.images, data.labels, store=disk / "store", **SMALL)
         assert leftovers(disk) == []
 
 
-def test_a_read_only_store_is_read_and_refuses_writes_clearly() -> None:
-    with tmpfs("1m") as disk:
+def test_a_read_only_store_is_read_and_refuses_writes_clearly(small_disk: Any) -> None:
+    with small_disk("1m") as disk:
         store = Store(disk / "store")
         store.save("maps", KEY, np.arange(3.0))
         store.save("maps", "cd" * 32, np.arange(3.0))

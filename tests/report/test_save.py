@@ -12,10 +12,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -399,28 +397,9 @@ def test_saves_into_one_folder_at_once_take_turns(
     assert _listed(tmp_path) == _files(tmp_path)
 
 
-@contextlib.contextmanager
-def small_disk(size: str) -> Iterator[Path]:
-    """A tmpfs of ``size``, to fill up or remount read-only; unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs the tests as root)")
-    folder = Path(tempfile.mkdtemp(prefix="imacs-small-disk-"))
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        folder.rmdir()
-        pytest.skip(f"mount -t tmpfs is not permitted here: {mounted.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-        folder.rmdir()
-
-
-def test_a_full_or_read_only_disk_leaves_the_previous_output(comparison: Any, other: Any) -> None:
+def test_a_full_or_read_only_disk_leaves_the_previous_output(
+    comparison: Any, other: Any, small_disk: Any
+) -> None:
     with small_disk("1m") as disk:
         out = disk / "out"
         other.save(out, report=False, figures=False, formats=("json",))
