@@ -300,7 +300,7 @@ def _merge(config: dict[str, Any], key: str, value: Any) -> None:
     "--targets",
     type=click.Choice(["label", "pred_a", "pred_b", "own"]),
     default=None,
-    help="Which class each model explains [default: label if known, else own].",
+    help="Which class each model explains [default: own, its own prediction].",
 )
 @click.option("--top-k", type=int, default=None, help="Salient regions per image and model.")
 @click.option(

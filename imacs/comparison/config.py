@@ -51,6 +51,7 @@ SECTIONS: dict[str, frozenset[str]] = {
             "n_clusters",
             "clusterer",
             "targets",
+            "map_sign",
             "top_k",
             "area_fraction",
             "metrics",

@@ -194,7 +194,7 @@ def test_0_255_images_without_preprocessing_are_an_error(
         store=tmp_path,
         **FAST,
     )
-    assert fixed.alerts == []
+    assert not codes(fixed) & {"input-range", "chance-accuracy"}
 
 
 @pytest.mark.torch

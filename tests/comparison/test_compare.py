@@ -124,6 +124,23 @@ def test_the_causal_check_shows_the_shortcut_model_needs_the_patch(
     assert abs(top["causal_drop_b"]) <= top["causal_change_b"]
 
 
+def test_absolute_maps_score_regions_by_magnitude(data: Any, models: Any, comparison: Any) -> None:
+    signed = comparison.regions
+    assert comparison.settings["map_sign"] == "signed"
+    assert (signed["mass_a"] < 0).any()  # IG's maps have pixels against the target
+    result = imacs.compare(
+        *models, data.images, data.labels, map_sign="absolute", store=comparison.store, **FAST
+    )
+    assert result.settings["map_sign"] == "absolute"
+    # the stored raw maps are shared; only how they are read differs
+    assert result.work == {"attributed_a": 0, "attributed_b": 0}
+    regions = result.regions
+    assert (regions["mass_a"] >= 0).all() and (regions["mass_b"] >= 0).all()
+    np.testing.assert_allclose(regions["mass_a"], regions["abs_a"])
+    with pytest.raises(InvalidInputError, match="map_sign"):
+        imacs.compare(*models, data.images, map_sign="positive", store=comparison.store, **FAST)
+
+
 def test_targets_choose_which_class_each_model_explains(
     data: Any, models: Any, comparison: Any
 ) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from imacs.comparison.scoring import normalise_map, score_regions, select_regions
+from imacs.errors import InvalidInputError
 
 
 def test_normalised_maps_have_unit_l1_norm_and_keep_sign() -> None:
@@ -15,6 +17,15 @@ def test_normalised_maps_have_unit_l1_norm_and_keep_sign() -> None:
     assert np.isclose(np.abs(phi).sum(), 1.0)
     np.testing.assert_allclose(phi, raw.sum(-1) / np.abs(raw.sum(-1)).sum())
     assert not normalise_map(np.zeros((4, 4, 1))).any()
+
+
+def test_absolute_maps_take_each_pixels_magnitude_after_the_channel_sum() -> None:
+    raw = np.random.default_rng(1).normal(size=(6, 5, 3))
+    phi = normalise_map(raw, "absolute")
+    np.testing.assert_allclose(phi, np.abs(normalise_map(raw)))
+    assert (phi >= 0).all() and np.isclose(phi.sum(), 1.0)
+    with pytest.raises(InvalidInputError, match="sign"):
+        normalise_map(raw, "squared")
 
 
 def test_region_scores_on_a_known_partition() -> None:
