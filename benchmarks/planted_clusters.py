@@ -40,7 +40,7 @@ import argparse
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -499,9 +499,7 @@ def print_table(results: dict[str, Any], names: list[str], sets: list[str]) -> N
     seeds whose twins show no meaningful cluster; the twins' largest |difference|.
     """
     columns = ["found", "coverage", "difference", "k", "twins quiet", "twins largest"]
-    header = ["candidate"] + [f"{set_name}: {c}" for set_name in sets for c in columns]
-    print("| " + " | ".join(header) + " |")
-    print("| --- " * len(header) + "|")
+    rows = []
     for name in names:
         cells = [name]
         for set_name in sets:
@@ -519,14 +517,11 @@ def print_table(results: dict[str, Any], names: list[str], sets: list[str]) -> N
                 f"{s['twins_quiet']}/{n}",
                 f"{s['twins_largest_difference_max']:.3f}",
             ]
-        print("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    _print_table(columns, sets, rows)
     print()
     # the cost: regions to describe and cluster, and the stages after attribution
-    header = ["candidate"] + [
-        f"{set_name}: {c}" for set_name in sets for c in ("segments per image", "ms/image")
-    ]
-    print("| " + " | ".join(header) + " |")
-    print("| --- " * len(header) + "|")
+    rows = []
     for name in names:
         cells = [name]
         for set_name in sets:
@@ -537,6 +532,16 @@ def print_table(results: dict[str, Any], names: list[str], sets: list[str]) -> N
                 if s
                 else ["", ""]
             )
+        rows.append(cells)
+    _print_table(["segments per image", "ms/image"], sets, rows)
+
+
+def _print_table(columns: list[str], sets: Sequence[str], rows: list[list[str]]) -> None:
+    """A markdown table: a candidate column, then each column for each planted set."""
+    header = ["candidate"] + [f"{set_name}: {c}" for set_name in sets for c in columns]
+    print("| " + " | ".join(header) + " |")
+    print("| --- " * len(header) + "|")
+    for cells in rows:
         print("| " + " | ".join(cells) + " |")
 
 

@@ -199,17 +199,20 @@ def cluster_table(
     groups = [(int(cluster), group) for cluster, group in table.groupby("cluster", sort=True)]
     if not groups:
         return _empty_cluster_table()
+    shares = [_image_shares(group) for _, group in groups]
     tests = [
-        SignFlipTest(_image_differences(group), n_permutations, np.random.default_rng([seed, c]))
-        for c, group in groups
+        SignFlipTest(share_b - share_a, n_permutations, np.random.default_rng([seed, c]))
+        for (c, _), (share_a, share_b) in zip(groups, shares, strict=True)
     ]
     p_values = np.array([test.p_value(0.0) for test in tests])
     q_values = benjamini_hochberg(p_values)
     significant = q_values <= alpha
     level_alpha = max(int(significant.sum()), 1) * alpha / len(tests)
     rows = []
-    for (cluster, group), test, p, q in zip(groups, tests, p_values, q_values, strict=True):
-        row = _cluster_row(cluster, group, test, level_alpha)
+    for (cluster, group), share, test, p, q in zip(
+        groups, shares, tests, p_values, q_values, strict=True
+    ):
+        row = _cluster_row(cluster, group, share, test, level_alpha)
         row.update(p_value=float(p), q_value=float(q))
         # the same decision as q <= alpha (BH's step-up rule), read off the interval so
         # that the two can never disagree
@@ -317,11 +320,12 @@ class SignFlipTest:
         return float(self.lows[inside - 1]), float(self.highs[-inside])
 
 
-def _image_differences(group: pd.DataFrame) -> np.ndarray:
-    """``d_i`` of each image of one cluster, in image order."""
+def _image_shares(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A's and B's share of each image's attribution on one cluster, in image order."""
     _, image_index = np.unique(group["image"].to_numpy(), return_inverse=True)
-    differences = group["mass_b"].to_numpy(np.float64) - group["mass_a"].to_numpy(np.float64)
-    return np.bincount(image_index, weights=differences)
+    share_a = np.bincount(image_index, weights=group["mass_a"].to_numpy(np.float64))
+    share_b = np.bincount(image_index, weights=group["mass_b"].to_numpy(np.float64))
+    return share_a, share_b
 
 
 def class_table(
@@ -369,13 +373,15 @@ def class_table(
 
 
 def _cluster_row(
-    cluster: int, group: pd.DataFrame, test: SignFlipTest, level_alpha: float
+    cluster: int,
+    group: pd.DataFrame,
+    shares: tuple[np.ndarray, np.ndarray],
+    test: SignFlipTest,
+    level_alpha: float,
 ) -> dict[str, Any]:
     mass_a = group["mass_a"].to_numpy(dtype=np.float64)
     mass_b = group["mass_b"].to_numpy(dtype=np.float64)
-    _, image_index = np.unique(group["image"].to_numpy(), return_inverse=True)
-    share_a = np.bincount(image_index, weights=mass_a)
-    share_b = np.bincount(image_index, weights=mass_b)
+    share_a, share_b = shares
     differences = share_b - share_a
     n_images = differences.size
     difference = float(differences.mean())
