@@ -13,7 +13,10 @@ Registration hooks receive a ``register`` callback and call it once per componen
         register(MySegmenter)
 
 ``register(component_class)`` reads the component's name from its ``name`` class
-attribute. When two plugins register components of one kind with the same name, both
+attribute. ``register("package.module:ClassName", name="...")`` registers a class by
+reference instead: it is imported the first time it is used, so a plugin whose module
+imports a framework at the top (torch, tensorflow) does not slow down ``imacs plugins``
+or runs that never use it. When two plugins register components of one kind with the same name, both
 plugins are listed as broken, and asking for that name is an error that names them. A
 plugin may implement any subset of the hooks, and a hook implementation may accept any
 subset of the hook's arguments; one that names no hook here, or takes an argument its hook
@@ -22,8 +25,7 @@ does not offer, makes its plugin broken.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -35,7 +37,12 @@ PROJECT = "imacs"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-Register = Callable[[type], None]
+
+class Register(Protocol):
+    """The ``register`` callback every registration hook receives."""
+
+    def __call__(self, component: type | str, /, *, name: str | None = None) -> None:
+        """Register a component class, or ``"module:ClassName"`` with its ``name``."""
 
 
 @hookspec
@@ -81,6 +88,16 @@ def register_metrics(register: Register) -> None:
 
     Called once per plugin when the registry is first built. A metric compares two
     attribution maps (or a map and a model) and returns a number.
+    """
+
+
+@hookspec
+def register_clusterers(register: Register) -> None:
+    """Register clusterer classes (subclasses of ``imacs.Clusterer``).
+
+    Called once per plugin when the registry is first built. A clusterer groups the
+    feature vectors of all kept regions of a dataset; users pick it by name:
+    ``imacs.compare(..., clusterer="name", clusterer_params={...})``.
     """
 
 

@@ -80,6 +80,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "imacs.metrics.ssim",
     "imacs.metrics.cosine",
     "imacs.segmentation.felzenszwalb",
+    "imacs.comparison.clustering",
 )
 
 Status = Literal["loaded", "broken", "blocked"]

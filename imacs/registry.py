@@ -5,12 +5,18 @@ calls each registration hook once per plugin, so it knows which plugin provided 
 plugin whose hook fails, or registers something that is not a component, is handed back
 to the host to be listed as broken and removed; so are both plugins when two claim one
 name, and asking for that name is an error naming both.
+
+A plugin may register a class by reference, ``register("package.module:Class",
+name="...")``, so that listing what is installed (``imacs plugins``) does not import the
+module, and with it a framework; the class is imported and checked the first time it is
+asked for.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from imacs.errors import (
@@ -25,7 +31,9 @@ if TYPE_CHECKING:
     from imacs.adapters.base import ModelAdapter
     from imacs.plugins import PluginHost
 
-Kind = Literal["model_adapter", "attribution_method", "segmenter", "featurizer", "metric"]
+Kind = Literal[
+    "model_adapter", "attribution_method", "segmenter", "featurizer", "metric", "clusterer"
+]
 
 #: kind -> (registration hook, what users call it)
 KINDS: dict[Kind, tuple[str, str]] = {
@@ -34,6 +42,7 @@ KINDS: dict[Kind, tuple[str, str]] = {
     "segmenter": ("register_segmenters", "segmenter"),
     "featurizer": ("register_featurizers", "featurizer"),
     "metric": ("register_metrics", "metric"),
+    "clusterer": ("register_clusterers", "clusterer"),
 }
 
 
@@ -47,6 +56,7 @@ def _base_class(kind: Kind) -> type:
     # imported lazily: the component modules import the registry's errors
     from imacs.adapters.base import ModelAdapter
     from imacs.attribution.base import AttributionMethod
+    from imacs.comparison.clustering import Clusterer
     from imacs.features.base import Featurizer
     from imacs.metrics.base import MapMetric
     from imacs.segmentation.base import Segmenter
@@ -57,26 +67,70 @@ def _base_class(kind: Kind) -> type:
         "segmenter": Segmenter,
         "featurizer": Featurizer,
         "metric": MapMetric,
+        "clusterer": Clusterer,
     }[kind]
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered component class and the plugin that registered it."""
+    """A registered component and the plugin that registered it.
+
+    ``reference`` is the class itself, or ``"module:QualifiedName"`` for a class registered
+    by reference, imported the first time :attr:`cls` is read.
+    """
 
     kind: Kind
     name: str
-    cls: type
+    reference: type | str
     plugin: str
+    _resolved: list[type] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def class_path(self) -> str:
         """Where the class is defined, ``module.QualifiedName``, for error messages."""
-        return f"{self.cls.__module__}.{self.cls.__qualname__}"
+        if isinstance(self.reference, str):
+            return self.reference.replace(":", ".")
+        return f"{self.reference.__module__}.{self.reference.__qualname__}"
+
+    @property
+    def cls(self) -> type:
+        """The component class; one registered by reference is imported and checked now."""
+        if not isinstance(self.reference, str):
+            return self.reference
+        if not self._resolved:
+            self._resolved.append(_import_reference(self))
+        return self._resolved[0]
+
+
+def _import_reference(entry: Entry) -> type:
+    module_name, _, qualname = str(entry.reference).partition(":")
+    label = KINDS[entry.kind][1]
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception as exc:  # whatever goes wrong is the plugin's to fix
+        raise PluginError(
+            f"plugin {entry.plugin!r} registered {label} {entry.name!r} as "
+            f"{entry.reference!r}, which cannot be imported: {type(exc).__name__}: {exc}"
+        ) from exc
+    base = _base_class(entry.kind)
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise PluginError(
+            f"plugin {entry.plugin!r} registered {entry.reference!r} as {a_label(entry.kind)}; "
+            f"it is {found!r}, not a subclass of imacs.{base.__name__}"
+        )
+    if getattr(found, "name", None) != entry.name:
+        raise PluginError(
+            f"plugin {entry.plugin!r} registered {label} {entry.name!r} as "
+            f"{entry.reference!r}, whose class attribute name is {getattr(found, 'name', None)!r}; "
+            "the two must agree"
+        )
+    return found
 
 
 class Registry:
-    """Components of all five kinds, collected from the plugins of a ``PluginHost``."""
+    """Components of every kind, collected from the plugins of a ``PluginHost``."""
 
     def __init__(self, host: PluginHost):
         self._host = host
@@ -122,26 +176,51 @@ class Registry:
         base = _base_class(kind)
         found: dict[str, Entry] = {}
 
-        def register(cls: type) -> None:
+        def register(component: type | str, *, name: str | None = None) -> None:
+            if isinstance(component, str):
+                entry = _by_reference(component, name)
+            else:
+                entry = _by_class(component, name)
+            existing = found.get(entry.name)
+            if existing is not None and existing.reference != entry.reference:
+                raise PluginError(
+                    f"plugin {plugin_name!r} registers two {label}s named {entry.name!r}: "
+                    f"{existing.class_path} and {entry.class_path}; give each its own name"
+                )
+            found[entry.name] = entry
+
+        def _by_reference(reference: str, name: str | None) -> Entry:
+            module_name, colon, qualname = reference.partition(":")
+            if not (module_name and colon and qualname):
+                raise PluginError(
+                    f"plugin {plugin_name!r} registered {label} {reference!r}; a class given by "
+                    "reference is written 'package.module:ClassName'"
+                )
+            if not isinstance(name, str) or not name:
+                raise PluginError(
+                    f"plugin {plugin_name!r} registered {label} {reference!r} by reference "
+                    "without its name: register(reference, name='...')"
+                )
+            return Entry(kind, name, reference, plugin_name)
+
+        def _by_class(cls: type, name: str | None) -> Entry:
             if not (isinstance(cls, type) and issubclass(cls, base)):
                 raise PluginError(
                     f"plugin {plugin_name!r} registered {cls!r} as {a_label(kind)}; expected a "
                     f"subclass of imacs.{base.__name__}"
                 )
-            name = getattr(cls, "name", "")
-            if not isinstance(name, str) or not name:
+            own = getattr(cls, "name", "")
+            if not isinstance(own, str) or not own:
                 raise PluginError(
                     f"plugin {plugin_name!r} registered {label} {cls.__qualname__} without a "
                     "name: set the class attribute name = '...'"
                 )
-            existing = found.get(name)
-            if existing is not None and existing.cls is not cls:
+            if name is not None and name != own:
                 raise PluginError(
-                    f"plugin {plugin_name!r} registers two {label}s named {name!r}: "
-                    f"{existing.class_path} and {cls.__module__}.{cls.__qualname__}; give each its "
-                    "own name"
+                    f"plugin {plugin_name!r} registered {label} {cls.__qualname__} as {name!r}, "
+                    f"but its class attribute name is {own!r}; the two must agree"
                 )
-            found[name] = Entry(kind, name, cls, plugin_name)
+            return Entry(kind, own, cls, plugin_name)
 
         arguments = {"register": register}
         impl.function(**{arg: arguments[arg] for arg in impl.argnames})
@@ -213,8 +292,18 @@ class Registry:
             ) from None
 
     def get(self, kind: Kind, name: str) -> type:
-        """The registered class for ``name``."""
-        return self.entry(kind, name).cls
+        """The registered class for ``name``.
+
+        A class registered by reference is imported here; if that fails, or it is not what
+        was registered, its plugin is listed as broken and a ``PluginError`` names it.
+        """
+        entry = self.entry(kind, name)
+        try:
+            return entry.cls
+        except PluginError as exc:
+            self._host.break_plugin(entry.plugin, str(exc))
+            self._host.report_broken()
+            raise
 
     def create(self, kind: Kind, name: str, **params: Any) -> Any:
         """Instantiate component ``name`` with keyword parameters, checking their names."""
@@ -267,3 +356,39 @@ def _describe(model: Any) -> str:
     if isinstance(model, str) or hasattr(model, "__fspath__"):
         return f"the model file {str(model)!r}"
     return f"a model of type {type(model).__module__}.{type(model).__qualname__}"
+
+
+def get_component(kind: Kind, name: str, **params: Any) -> Any:
+    """An installed component of ``kind``, by name, created with keyword ``params``.
+
+    ``kind`` is one of ``"attribution_method"``, ``"segmenter"``, ``"featurizer"``,
+    ``"metric"``, ``"clusterer"`` and ``"model_adapter"`` (a model adapter wraps a model:
+    load one with ``imacs.load_model(model, adapter=name)`` instead). Raises
+    :class:`~imacs.errors.UnknownComponentError` listing the installed names when none is
+    called ``name``, and :class:`~imacs.errors.InvalidInputError` for a parameter the
+    component does not take.
+    """
+    from imacs.plugins import get_host
+
+    _check_kind(kind)
+    if kind == "model_adapter":
+        raise InvalidInputError(
+            f"a model adapter wraps a model: load one with imacs.load_model(model, "
+            f"adapter={name!r}) instead of get_component"
+        )
+    return get_host().registry.create(kind, name, **params)
+
+
+def component_names(kind: Kind) -> list[str]:
+    """Sorted names of the installed components of ``kind`` (see :func:`get_component`)."""
+    from imacs.plugins import get_host
+
+    _check_kind(kind)
+    return get_host().registry.names(kind)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise InvalidInputError(
+            f"unknown component kind {kind!r}; the kinds are: {', '.join(KINDS)}"
+        )

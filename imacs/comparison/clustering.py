@@ -7,7 +7,10 @@ interpretation and validation of cluster analysis". J. Comput. Appl. Math. 20, 1
 or agglomerative clustering with Ward linkage (Ward. "Hierarchical grouping to optimize
 an objective function". JASA 58(301), 1963) as a swappable alternative.
 
-Both wrap scikit-learn, which is imported only when a clusterer runs.
+Both wrap scikit-learn, which is imported only when a clusterer runs. Clusterers are a
+plugin kind like segmenters: these two are registered through the ``register_clusterers``
+hook, and a plugin's clusterer is picked by name the same way
+(``imacs.compare(..., clusterer="name", clusterer_params={...})``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from imacs.components import Component
 from imacs.errors import InvalidInputError
+from imacs.hookspecs import Register, hookimpl
 from imacs.parallel import thread_map
 from imacs.parameters import check_choice, check_positive_int, check_seed
 
@@ -28,6 +32,10 @@ class Clusterer(Component, abc.ABC):
     ``fit_predict(features, seed=...)`` returns int64 labels ``0 .. k-1``, one per row,
     every label used at least once. Rows that are exact duplicates can never be split,
     so a clusterer returns at most as many clusters as there are distinct rows.
+
+    Subclasses implement ``_fit_predict(features, seed)``: any integer labels, one per
+    row, for validated finite float64 features; the base class checks the shape and
+    relabels them densely. The same features and seed must give the same labels.
     """
 
     def fit_predict(self, features: np.ndarray, *, seed: int) -> np.ndarray:
@@ -332,21 +340,25 @@ class AgglomerativeClusterer(Clusterer):
         return np.asarray(model.fit_predict(features), dtype=np.int64)
 
 
-#: the clusterers :func:`get_clusterer` knows by name
-CLUSTERERS: dict[str, type[Clusterer]] = {
-    KMeansClusterer.name: KMeansClusterer,
-    AgglomerativeClusterer.name: AgglomerativeClusterer,
-}
+@hookimpl
+def register_clusterers(register: Register) -> None:
+    """The built-in clusterers: ``kmeans`` and ``agglomerative``."""
+    register(KMeansClusterer)
+    register(AgglomerativeClusterer)
 
 
 def get_clusterer(spec: Clusterer | str) -> Clusterer:
-    """A clusterer from an instance (returned as is) or a name (with default parameters)."""
+    """A clusterer from an instance (returned as is) or an installed clusterer's name."""
+    from imacs.plugins import get_host
+
     if isinstance(spec, Clusterer):
         return spec
+    registry = get_host().registry
     if not isinstance(spec, str):
         raise InvalidInputError(
-            f"expected a Clusterer or one of {', '.join(map(repr, CLUSTERERS))}; got "
-            f"{type(spec).__name__}"
+            f"expected a Clusterer or one of {', '.join(map(repr, registry.names('clusterer')))}; "
+            f"got {type(spec).__name__}"
         )
-    check_choice(spec, "clusterer", CLUSTERERS)
-    return CLUSTERERS[spec]()
+    check_choice(spec, "clusterer", registry.names("clusterer"))
+    clusterer: Clusterer = registry.create("clusterer", spec)
+    return clusterer

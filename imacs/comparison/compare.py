@@ -9,7 +9,7 @@ from typing import Any
 from imacs.api import DEFAULT_METHOD, get_method, load_model
 from imacs.attribution.base import AttributionMethod
 from imacs.comparison.alerts import check_ignored, find_alerts
-from imacs.comparison.clustering import AgglomerativeClusterer, Clusterer, KMeansClusterer
+from imacs.comparison.clustering import Clusterer
 from imacs.comparison.executor import Executor
 from imacs.comparison.result import Comparison
 from imacs.comparison.runner import TARGETS, ComparisonRun, Settings
@@ -53,17 +53,22 @@ def _names(spec: Any) -> list[Any]:
     return list(spec)
 
 
-def _clusterer(spec: str | Clusterer, n_clusters: int | None) -> Clusterer:
+def _clusterer(
+    spec: str | Clusterer, params: Mapping[str, Any] | None, n_clusters: int | None
+) -> Clusterer:
     if isinstance(spec, Clusterer):
         if n_clusters is not None:
             raise InvalidInputError("give n_clusters to the clusterer instance, not to compare()")
-        return spec
-    check_choice(spec, "clusterer", ("kmeans", "agglomerative"))
+        return _component("clusterer", spec, params, "clusterer")
+    params = dict(params or {})
     if n_clusters is not None:
         check_positive_int(n_clusters, "n_clusters")
-    if spec == "kmeans":
-        return KMeansClusterer(n_clusters=n_clusters)
-    return AgglomerativeClusterer(n_clusters=n_clusters or 12)
+        if "n_clusters" in params:
+            raise InvalidInputError(
+                "give n_clusters once: to compare() or in clusterer_params, not to both"
+            )
+        params["n_clusters"] = n_clusters
+    return _component("clusterer", spec, params, "clusterer")
 
 
 def compare(
@@ -79,6 +84,7 @@ def compare(
     featurizer: str | Any | Sequence[str | Any] = DEFAULT_FEATURIZERS,
     n_clusters: int | None = None,
     clusterer: str | Clusterer = "kmeans",
+    clusterer_params: Mapping[str, Any] | None = None,
     targets: str = DEFAULT_TARGETS,
     map_sign: str = "signed",
     top_k: int | None = 3,
@@ -127,9 +133,12 @@ def compare(
         One featurizer or several (names or instances); each one's features are
         standardised and weighted equally. ``"embedding"`` uses ``embedding_model``'s
         inner features.
-    n_clusters, clusterer:
-        ``"kmeans"`` (the number of clusters chosen by silhouette when ``n_clusters`` is
-        ``None``), ``"agglomerative"``, or a :class:`Clusterer` instance.
+    n_clusters, clusterer, clusterer_params:
+        The clusterer: an installed clusterer's name (``"kmeans"``, which chooses the
+        number of clusters by silhouette when ``n_clusters`` is ``None``;
+        ``"agglomerative"``, 12 clusters unless told; or a plugin's) with its parameters,
+        or a :class:`Clusterer` instance. ``n_clusters`` is passed to a named clusterer
+        as its parameter of that name.
     targets:
         Which class each model explains: ``"own"`` (the default: each model its own
         prediction), ``"label"``, ``"pred_a"`` or ``"pred_b"``.
@@ -221,7 +230,7 @@ def compare(
         method=attribution,
         segmenter=segments,
         featurizers=featurizers,
-        clusterer=_clusterer(clusterer, n_clusters),
+        clusterer=_clusterer(clusterer, clusterer_params, n_clusters),
         metrics=agreement,
         targets=targets,
         map_sign=map_sign,

@@ -10,6 +10,10 @@ to an adapter: run it on your method, a model and a few images, and it raises on
 - no model call ever receives more than ``batch_size`` inputs (checked through a
   :class:`RecordingAdapter`);
 - targets out of range and too few targets raise ``InvalidInputError``;
+- every capability in ``requires`` is used: a method that declares ``"gradients"`` (the
+  default of :class:`~imacs.AttributionMethod`) must ask the model for gradients, and a
+  forward-only method must set ``requires = frozenset()``, or it would be refused by
+  forward-only models (a ``FunctionAdapter`` without ``gradient_fn``, black boxes);
 - optionally, for path methods, completeness: ``sum(map) ~ F(x) - F(x')`` within
   ``completeness_rtol``, and the reported ``convergence_delta`` equals the actual error.
 """
@@ -38,8 +42,9 @@ class RecordingAdapter(ModelAdapter):
     """Wraps an adapter and records the most inputs the model received in one call.
 
     Every call is passed on to the wrapped adapter unchanged, in one piece, so the sizes
-    recorded are exactly those a method asked for. ``largest_batch`` and ``calls`` can be
-    reset with :meth:`reset`.
+    recorded are exactly those a method asked for. ``used`` holds the capabilities that
+    were called (``"gradients"``, ``"layers"``, ``"embedding"``). ``largest_batch``,
+    ``calls`` and ``used`` can be reset with :meth:`reset`.
     """
 
     name = "recording"
@@ -53,11 +58,13 @@ class RecordingAdapter(ModelAdapter):
         self._num_classes = adapter.num_classes
         self.largest_batch = 0
         self.calls = 0
+        self.used: set[str] = set()
 
     def reset(self) -> None:
         """Forget what was recorded so far."""
         self.largest_batch = 0
         self.calls = 0
+        self.used = set()
 
     def _record(self, n: int) -> None:
         self.largest_batch = max(self.largest_batch, n)
@@ -73,6 +80,7 @@ class RecordingAdapter(ModelAdapter):
 
     def _value_and_gradients(self, images: np.ndarray, targets: np.ndarray) -> tuple[Any, Any]:
         self._record(len(images))
+        self.used.add("gradients")
         return self.adapter.value_and_gradients(images, targets, batch_size=len(images))
 
     def fingerprint(self) -> str:
@@ -95,12 +103,14 @@ class RecordingAdapter(ModelAdapter):
         self, images: Any, targets: Any, layer: str, *, batch_size: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         size = self._chunk(images, batch_size)
+        self.used.add("layers")
         return self.adapter.layer_gradients(images, targets, layer, batch_size=size)
 
     def embed(
         self, images: Any, *, layer: str | None = None, batch_size: int | None = None
     ) -> np.ndarray:
         size = self._chunk(images, batch_size)
+        self.used.add("embedding")
         return self.adapter.embed(images, layer=layer, batch_size=size)
 
 
@@ -214,6 +224,31 @@ def check_bad_targets(
         raise AssertionError(f"{what}: no error raised; expected InvalidInputError")
 
 
+def check_requirements_are_used(
+    method: AttributionMethod, model: ModelAdapter, images: np.ndarray, targets: np.ndarray
+) -> None:
+    """Every capability the method declares in ``requires`` is one it calls.
+
+    ``AttributionMethod.requires`` defaults to ``{"gradients"}``; a forward-only method
+    that keeps the default passes every other check on a model with gradients, and is
+    then refused by every forward-only model. (A wrapper whose needs depend on the method
+    it wraps declares nothing and lets the wrapped method ask; that is not checked here.)
+    """
+    recorder = RecordingAdapter(model)
+    _attribute(method, recorder, images, targets, 7)
+    unused = sorted(set(method.requires) - recorder.used)
+    if "gradients" in unused:
+        raise AssertionError(
+            f"the method declares requires={sorted(method.requires)} but never asked the model "
+            "for gradients: a forward-only method sets requires = frozenset(), so that it "
+            "runs on forward-only models (a FunctionAdapter without gradient_fn, black boxes)"
+        )
+    assert not unused, (
+        f"the method declares requires={sorted(method.requires)} but never used {unused}: "
+        "declare only the capabilities the method calls"
+    )
+
+
 def _baseline_batches(baselines: Any, images: np.ndarray) -> list[np.ndarray]:
     specs = list(baselines) if isinstance(baselines, list | tuple) else [baselines]
     return [np.broadcast_to(np.asarray(b, dtype=np.float32), images.shape) for b in specs]
@@ -267,6 +302,7 @@ ATTRIBUTION_CHECKS: tuple[AttributionCheck, ...] = (
     check_determinism,
     check_respects_batch_size,
     check_bad_targets,
+    check_requirements_are_used,
 )
 
 
@@ -284,11 +320,16 @@ def check_attribution_method(
     """Run every attribution check; raise one ``AssertionError`` listing all failures.
 
     Use a small model and 2-4 small images with valid targets: the method runs about ten
-    times, once with ``batch_size=1``. ``rtol`` bounds differences that should be float
-    rounding only (batch sizes, ``convergence_delta``), relative to the largest value.
-    ``completeness=True`` (path methods: IG and its relatives) also checks
-    ``sum(map) = F(x) - F(baseline)`` within ``completeness_rtol``, with ``baselines``
-    the baseline(s) the method integrates from; use a smooth model and enough steps.
+    times, once with ``batch_size=1``. The model should offer every capability the method
+    declares in ``requires``; a forward-only method is best checked on a model with
+    gradients too, which is how a wrongly declared ``"gradients"`` is caught.
+
+    ``rtol`` bounds differences that should be float rounding only (batch sizes,
+    ``convergence_delta``), relative to the largest value. ``completeness=True`` (path
+    methods: IG and its relatives) also checks ``sum(map) = F(x) - F(baseline)`` within
+    ``completeness_rtol``, with ``baselines`` the baseline(s) the method integrates from
+    (a number, an array broadcastable to the images, or a list of them when the method
+    averages over several); use a smooth model and enough steps.
     """
     images = np.ascontiguousarray(images, dtype=np.float32)
     targets = np.asarray(targets, dtype=np.int64).reshape(-1)

@@ -1,10 +1,13 @@
-"""The conformance suites for featurizers and map metrics.
+"""The conformance suites for segmenters, featurizers, metrics and clusterers.
 
-A comparison calls these components a batch of images at a time (``featurize_batch``,
-``score_batch``) and reports per image, so a component's batched answer must be the
-answer it gives for each image alone, whatever else is in the batch. The checks here say
-so for a given component and inputs; ``check_featurizer`` and ``check_map_metric`` run
-them all and raise one ``AssertionError`` listing every failure.
+A comparison segments every image once and scores both models on that one partition, so
+a segmenter must give integer labels of the image's size and the same labels for the
+same image, every time. It calls featurizers and metrics a batch of images at a time
+(``featurize_batch``, ``score_batch``) and reports per image, so a component's batched
+answer must be the answer it gives for each image alone, whatever else is in the batch.
+A clusterer must give one dense label per row, the same for the same seed. The checks
+here say so for a given component and inputs; each ``check_*`` function runs them all
+and raises one ``AssertionError`` listing every failure.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from typing import Any
 import numpy as np
 
 from imacs.adapters.base import ModelAdapter
+from imacs.comparison.clustering import Clusterer
+from imacs.errors import InvalidInputError
 from imacs.features.base import Featurizer
 from imacs.metrics.base import MapMetric
+from imacs.segmentation.base import Segmenter
 from imacs.testing.reporting import run_checks
 
 
@@ -139,5 +145,140 @@ def check_map_metric(
             ("finite_float_per_pair", finite_float_per_pair),
             ("batch_equals_single_pairs", batch_equals_single_pairs),
             ("batch_order_does_not_matter", batch_order_does_not_matter),
+        ],
+    )
+
+
+def check_segmenter(segmenter: Segmenter, images: Sequence[np.ndarray] | np.ndarray) -> None:
+    """Run every segmenter check on ``images``, each channel-last ``(H, W, C)``.
+
+    Use two or three small images; they may differ in size. The checks: ``_segment``
+    returns integer labels (not floats, which would be rounded into regions nobody drew)
+    of the image's height and width; ``segment`` returns int32 labels ``0 .. R-1``, every
+    one used; two calls on one image, and a call on a copy of it, give the same labels
+    (randomness must come from a seed parameter); the caller's image is left alone; and
+    an image that is not ``(H, W, C)`` raises ``InvalidInputError``.
+    """
+    images = [np.asarray(image, dtype=np.float32) for image in images]
+    first: list[np.ndarray] = []
+
+    def integer_labels_of_the_image_size() -> None:
+        for i, image in enumerate(images):
+            raw = np.asarray(segmenter._segment(image.copy()))
+            assert raw.shape == image.shape[:2], (
+                f"image {i}: _segment returned labels of shape {raw.shape} for an image of "
+                f"shape {image.shape}; expected (H, W) = {image.shape[:2]}"
+            )
+            assert np.issubdtype(raw.dtype, np.integer), (
+                f"image {i}: _segment returned labels of dtype {raw.dtype}; expected integers "
+                "(cast with .astype(np.int32) after making sure no two regions share a label)"
+            )
+
+    def dense_int32_labels() -> None:
+        for i, image in enumerate(images):
+            labels = segmenter.segment(image)
+            assert labels.dtype == np.int32, f"image {i}: segment returned {labels.dtype}"
+            assert labels.shape == image.shape[:2], (
+                f"image {i}: segment returned shape {labels.shape} for {image.shape}"
+            )
+            used = np.unique(labels)
+            assert np.array_equal(used, np.arange(len(used))), (
+                f"image {i}: labels are not 0 .. R-1 with every label used"
+            )
+            first.append(labels)
+
+    def determinism() -> None:
+        assert first, "no labels to compare with"
+        for i, (image, labels) in enumerate(zip(images, first, strict=True)):
+            before = image.copy()
+            again = segmenter.segment(image)
+            assert np.array_equal(image, before), f"image {i}: the segmenter modified the image"
+            assert np.array_equal(again, labels), (
+                f"image {i}: two calls gave different labels; a comparison segments each image "
+                "once for both models and must get the same regions on a rerun: take "
+                "randomness from a seed parameter"
+            )
+            assert np.array_equal(segmenter.segment(image.copy()), labels), (
+                f"image {i}: a copy of the image got different labels"
+            )
+
+    def rejects_a_batch() -> None:
+        batch = np.stack([images[0], images[0]])
+        try:
+            segmenter.segment(batch)
+        except InvalidInputError:
+            return
+        raise AssertionError(
+            f"segment accepted an array of shape {batch.shape}; expected InvalidInputError"
+        )
+
+    run_checks(
+        f"segmenter {segmenter.name!r}",
+        [
+            ("integer_labels_of_the_image_size", integer_labels_of_the_image_size),
+            ("dense_int32_labels", dense_int32_labels),
+            ("determinism", determinism),
+            ("rejects_a_batch", rejects_a_batch),
+        ],
+    )
+
+
+def check_clusterer(clusterer: Clusterer, features: np.ndarray, *, seed: int = 0) -> None:
+    """Run every clusterer check on ``features`` ``(N, D)``.
+
+    Use a few dozen rows that fall into a few groups. The checks: ``fit_predict``
+    returns int64 labels ``0 .. k-1``, one per row, every label used; the same seed gives
+    the same labels, and the caller's features are left alone; rows that are exact
+    duplicates get one label; and features holding NaN raise ``InvalidInputError``.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    first: list[np.ndarray] = []
+
+    def dense_label_per_row() -> None:
+        labels = clusterer.fit_predict(features, seed=seed)
+        assert labels.dtype == np.int64, f"fit_predict returned {labels.dtype}"
+        assert labels.shape == (len(features),), (
+            f"fit_predict returned shape {labels.shape} for {len(features)} rows"
+        )
+        used = np.unique(labels)
+        assert np.array_equal(used, np.arange(len(used))), (
+            "labels are not 0 .. k-1 with every label used"
+        )
+        first.append(labels)
+
+    def determinism() -> None:
+        assert first, "no labels to compare with"
+        before = features.copy()
+        again = clusterer.fit_predict(features, seed=seed)
+        assert np.array_equal(features, before), "the clusterer modified the features"
+        assert np.array_equal(again, first[0]), (
+            f"two calls with seed={seed} gave different labels: take randomness from the seed"
+        )
+
+    def duplicates_share_a_label() -> None:
+        repeated = min(5, len(features))
+        doubled = np.concatenate([features, features[:repeated]])
+        labels = clusterer.fit_predict(doubled, seed=seed)
+        n = len(features)
+        assert np.array_equal(labels[:repeated], labels[n:]), (
+            "rows that are exact duplicates got different labels"
+        )
+
+    def rejects_nan() -> None:
+        bad = features.copy()
+        bad[0, 0] = np.nan
+        try:
+            clusterer.fit_predict(bad, seed=seed)
+        except InvalidInputError:
+            return
+        raise AssertionError("features holding NaN were accepted; expected InvalidInputError")
+
+    run_checks(
+        f"clusterer {clusterer.name!r}",
+        [
+            ("dense_label_per_row", dense_label_per_row),
+            ("determinism", determinism),
+            ("duplicates_share_a_label", duplicates_share_a_label),
+            ("rejects_nan", rejects_nan),
         ],
     )

@@ -41,9 +41,8 @@ def __getattr__(name: str) -> Any:
 @hookimpl
 def register_model_adapters(register: Register) -> None:
     """Register :class:`~imacs_torch.adapter.TorchAdapter` as adapter ``"torch"``."""
-    from imacs_torch.adapter import TorchAdapter
-
-    register(TorchAdapter)
+    # by reference: the adapter module imports torch, which listing plugins does not need
+    register("imacs_torch.adapter:TorchAdapter", name="torch")
 
 
 @hookimpl
