@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +42,7 @@ from imacs.data.sources import DataSource
 from imacs.errors import InvalidInputError
 from imacs.features.base import Featurizer
 from imacs.metrics.base import MapMetric
+from imacs.progress import Progress
 from imacs.segmentation.base import Segmenter
 from imacs.store import Store, array_digest, make_key, producer
 
@@ -136,53 +136,6 @@ def _convergence(attribution: np.ndarray, delta: Any) -> np.ndarray:
     if reduced.ndim == 3:
         reduced = reduced.sum(axis=-1)
     return np.array([float(delta), float(np.abs(reduced).sum())])
-
-
-class Progress:
-    """Progress bars per stage, or nothing (``enabled=False``); ``transient`` ones vanish."""
-
-    def __init__(self, enabled: bool, *, transient: bool = False):
-        self.enabled = enabled
-        self.transient = transient
-        self._progress: Any = None
-
-    @contextmanager
-    def running(self) -> Iterator[Progress]:
-        if not self.enabled:
-            yield self
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as RichProgress
-
-        columns = (
-            TextColumn("{task.description:<24}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with RichProgress(*columns, transient=self.transient) as progress:
-            self._progress = progress
-            try:
-                yield self
-            finally:
-                self._progress = None
-
-    @contextmanager
-    def stage(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        if self._progress is None:
-            yield lambda n: None
-            return
-        task = self._progress.add_task(description, total=total)
-        yield lambda n: self._progress.advance(task, n)
-        if total is not None:
-            self._progress.update(task, completed=total)
 
 
 class ComparisonRun:
@@ -330,7 +283,9 @@ class ComparisonRun:
         for side, model in self.models.items():
             key = make_key("predict", model.fingerprint(), producer(model), self.dataset_key)
             stored = self.store.load("predictions", key)
-            if stored is None:
+            if stored is not None:
+                self.progress.reused(f"predicting ({side.upper()})")
+            else:
                 parts = []
                 with self.progress.stage(f"predicting ({side.upper()})", n) as tick:
                     for index in self._batches(n, self.settings.batch_size):
@@ -401,7 +356,8 @@ class ComparisonRun:
                 return result.maps, result.convergence_delta
 
             label = f"attributing ({side.upper()})"
-            with self.progress.stage(label, len(missing)) as tick:
+            reused = len(keys) - len(missing)
+            with self.progress.stage(label, len(missing), reused=reused) as tick:
                 for task, (maps, deltas) in self.executor.map(work, tasks):
                     self._save_maps(side, task, maps, deltas)
                     tick(len(task))
@@ -640,6 +596,9 @@ class ComparisonRun:
                     ]
                 table["causal_images"] = table["causal_images"].fillna(0).astype(np.int64)
             classes = timed("statistics", lambda: class_table(regions, self.source.class_names))
+            table.insert(
+                1, "name", timed("statistics", lambda: self._cluster_names(regions, table))
+            )
         return Comparison(
             clusters=table.reset_index(drop=True),
             regions=regions,
@@ -659,6 +618,18 @@ class ComparisonRun:
             work={"attributed_a": self.attributed["a"], "attributed_b": self.attributed["b"]},
             timings=timings,
         )
+
+    def _cluster_names(self, regions: Any, table: Any) -> list[str]:
+        """Each cluster's name in words (:mod:`imacs.comparison.naming`), in table order."""
+        from imacs.comparison.naming import cluster_names, known_features
+
+        blocks = [np.concatenate(block) for block in self.feature_blocks]
+        order = [int(c) for c in table["cluster"]]
+        shape = self._images([0]).shape[1:3]
+        names = cluster_names(
+            regions, shape, order, known_features(self.settings.featurizers, blocks)
+        )
+        return [names[c] for c in order]
 
     def _relative_deltas(self, side: str) -> np.ndarray:
         """Per image, the map's completeness error as a share of its attribution; NaN if unknown."""

@@ -105,7 +105,7 @@ def run_demo(
         demo is self-contained. Training is deterministic, so a rerun with the same seed
         trains the same networks and reuses the stored attributions.
     progress:
-        Print a line per step and the comparison's progress bars (on standard output).
+        Print a line per step and the comparison's progress bars (on standard error).
     seed:
         Seeds the data's colours and shades, both networks and the comparison.
     epochs, n_test, n_steps:
@@ -124,7 +124,7 @@ def run_demo(
     out = Path(out)
     # absolute, so that comparison.json finds the store from any working directory
     store = (out / "store").absolute() if store is None else Path(store)
-    steps = _Steps(Console() if progress else None)
+    steps = _Steps(Console(stderr=True) if progress else None)
 
     with steps.step("Importing PyTorch and TensorFlow") as step:
         # TensorFlow logs its CPU features at import; keep the demo's output readable
