@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -14,8 +15,14 @@ from imacs.plugins import PluginInfo, get_host
 DEFAULT_METHOD = "integrated-gradients"
 
 
-def load_model(model: Any, *, adapter: str | None = None, **options: Any) -> ModelAdapter:
+def load_model(
+    model: Any, *, adapter: str | None = None, name: str | None = None, **options: Any
+) -> ModelAdapter:
     """Wrap a model object or a model file in an adapter.
+
+    ``name`` is what reports and tables call the model ("resnet-2024"); it travels with
+    the adapter into ``Comparison.models[side]["name"]``. Given with an adapter, it names
+    a copy of that adapter.
 
     The installed plugins decide who claims ``model``: a ``torch.nn.Module`` or a
     TorchScript / state-dict file goes to the torch adapter, a ``keras.Model``, ``.keras``
@@ -29,13 +36,15 @@ def load_model(model: Any, *, adapter: str | None = None, **options: Any) -> Mod
     ``Lambda`` layers) load only with ``trust=True``; state dicts and Keras files in safe
     mode load without it.
     """
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InvalidInputError(f"expected name to be a non-empty string; got {name!r}")
     if isinstance(model, ModelAdapter):
         if adapter is not None or options:
             raise InvalidInputError(
                 "model is already an adapter; adapter= and other options only apply when "
                 "loading a model object or file"
             )
-        return model
+        return model if name is None else _named(copy.copy(model), name)
     if isinstance(model, str | os.PathLike):
         path = os.fspath(model)
         if not os.path.exists(path):
@@ -46,8 +55,15 @@ def load_model(model: Any, *, adapter: str | None = None, **options: Any) -> Mod
     registry = get_host().registry
     if adapter is not None:
         cls = registry.get("model_adapter", adapter)
-        return cls.load(model, **options)  # type: ignore[attr-defined]
-    return registry.claim_model(model, dict(options))
+        loaded: ModelAdapter = cls.load(model, **options)  # type: ignore[attr-defined]
+    else:
+        loaded = registry.claim_model(model, dict(options))
+    return loaded if name is None else _named(loaded, name)
+
+
+def _named(adapter: ModelAdapter, name: str) -> ModelAdapter:
+    adapter.model_name = name.strip()
+    return adapter
 
 
 def get_method(method: str | AttributionMethod, **params: Any) -> AttributionMethod:

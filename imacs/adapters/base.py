@@ -119,6 +119,10 @@ class ModelAdapter(abc.ABC):
     #: What this adapter can do beyond ``predict`` and ``scores``: ``"gradients"`` (every
     #: differentiable model), ``"layers"``, ``"embedding"``.
     capabilities: frozenset[str] = frozenset({"gradients"})
+    #: The model's own name, for reports and tables ("resnet-2024"); set by
+    #: ``imacs.load_model(..., name=...)``. Not part of the fingerprint: renaming a model
+    #: reuses its stored results.
+    model_name: str | None = None
 
     def __init__(self, *, target: TargetSpec = "logit", batch_size: int | None = None):
         self.target = check_target_spec(target)
@@ -178,7 +182,8 @@ class ModelAdapter(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         """What a report shows about the model; adapters add their own details."""
-        return {
+        described: dict[str, Any] = {"name": self.model_name} if self.model_name else {}
+        return described | {
             "adapter": self.name,
             "framework": self.framework,
             "target": self.target if isinstance(self.target, str) else repr(self.target),
