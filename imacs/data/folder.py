@@ -7,7 +7,9 @@ model that expects [0, 1] says so with its adapter's ``preprocessing={"scale": 1
 
 from __future__ import annotations
 
+import logging
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +20,10 @@ from PIL import Image
 from imacs.errors import InvalidInputError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+#: how many skipped files a warning names; the debug log names them all
+NAMED_SKIPPED = 5
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,7 +47,10 @@ class ImageFolder:
 UNREADABLE = (Exception,)
 
 
-def _read(path: Path, size: tuple[int, int] | None) -> np.ndarray:
+def _read(
+    path: Path, size: tuple[int, int] | None, *, convert_grayscale: bool = False
+) -> np.ndarray:
+    """One file as ``(H, W, C)`` float32; grey becomes 3 channels with ``convert_grayscale``."""
     with Image.open(path) as opened:
         opened.load()
         image: Image.Image = opened
@@ -54,7 +63,12 @@ def _read(path: Path, size: tuple[int, int] | None) -> np.ndarray:
         if size is not None and image.size != (size[1], size[0]):
             image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
         array = np.asarray(image, dtype=np.float32)
-    return array[..., None] if array.ndim == 2 else array
+    if array.ndim == 2:
+        array = array[..., None]
+    if convert_grayscale and array.shape[-1] == 1:
+        # repeated rather than converted by PIL, which would clip 16-bit and float pixels
+        array = np.repeat(array, 3, axis=-1)
+    return array
 
 
 def _check_size(size: Any) -> tuple[int, int] | None:
@@ -71,18 +85,40 @@ def _check_size(size: Any) -> tuple[int, int] | None:
     return int(size[0]), int(size[1])
 
 
-def _find_images(root: Path) -> list[Path]:
-    """Image files under ``root``, recursively, sorted by path; an error when there are none."""
+def _find_images(root: Path, *, known: Collection[Path] = ()) -> list[Path]:
+    """Image files under ``root``, recursively, sorted by path; an error when there are none.
+
+    Other files are left out with a warning that counts them and names the first few
+    (all of them at debug level), except hidden files and the ``known`` ones (a labels
+    file kept beside the images).
+    """
     if not root.is_dir():
         raise InvalidInputError(f"expected a folder of images; {str(root)!r} is not a folder")
     # a folder named like an image ("scans.png/") is searched, not read
-    paths = sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
-    )
+    paths, others = [], []
+    for path in sorted(root.rglob("*")):
+        if path.is_dir():
+            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            paths.append(path)
+        elif not path.name.startswith(".") and path.resolve() not in known:
+            others.append(str(path.relative_to(root)))
     if not paths:
         raise InvalidInputError(
             f"found no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {str(root)!r}"
         )
+    if others:
+        named = ", ".join(others[:NAMED_SKIPPED])
+        more = f" and {len(others) - NAMED_SKIPPED} more" if len(others) > NAMED_SKIPPED else ""
+        logger.warning(
+            "skipped %d file(s) under %r that are not images (%s): %s%s",
+            len(others),
+            str(root),
+            " ".join(sorted(IMAGE_SUFFIXES)),
+            named,
+            more,
+        )
+        logger.debug("the files skipped under %r: %s", str(root), ", ".join(others))
     return paths
 
 
@@ -106,6 +142,7 @@ def read_image_folder(
     *,
     size: tuple[int, int] | None = None,
     on_error: Literal["raise", "skip"] = "raise",
+    convert_grayscale: bool = False,
 ) -> ImageFolder:
     """Read every image under ``folder`` (recursively, sorted by path).
 
@@ -118,6 +155,9 @@ def read_image_folder(
     on_error:
         ``"raise"`` stops at the first file that cannot be decoded; ``"skip"`` warns,
         leaves it out and records it in ``ImageFolder.skipped``.
+    convert_grayscale:
+        Give grey images three equal channels, for models that take RGB (and for folders
+        that mix grey and colour files).
     """
     size = _check_size(size)
     root = Path(folder)
@@ -125,7 +165,7 @@ def read_image_folder(
     arrays, names, skipped = [], [], []
     for path in paths:
         try:
-            arrays.append(_read(path, size))
+            arrays.append(_read(path, size, convert_grayscale=convert_grayscale))
         except UNREADABLE as exc:
             if on_error == "raise":
                 raise InvalidInputError(

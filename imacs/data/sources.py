@@ -439,7 +439,8 @@ class FolderSource(_StreamedSource):
     Size policy: all images must share one shape, because a model takes one input shape;
     with ``size=(height, width)`` every image is resized to it (bilinear, PIL) as it is
     read. Without it, the first image whose shape differs stops the pass with an error
-    naming it and the first image.
+    naming it and the first image. With ``convert_grayscale`` grey files get three equal
+    channels, for models that take RGB and for folders that mix grey and colour files.
     """
 
     def __init__(
@@ -450,12 +451,15 @@ class FolderSource(_StreamedSource):
         size: tuple[int, int] | None = None,
         on_error: OnError = "raise",
         class_names: list[str] | None = None,
+        convert_grayscale: bool = False,
     ):
         self.root = Path(folder)
-        self.paths = _find_images(self.root)
+        known = {Path(labels).resolve()} if isinstance(labels, str | os.PathLike) else set()
+        self.paths = _find_images(self.root, known=known)
         self.names = [str(p.relative_to(self.root)) for p in self.paths]
         self.size = size
         self.on_error = on_error
+        self.convert_grayscale = convert_grayscale
         folder_labels, folder_classes = _class_folder_labels(self.names)
         self._labels: np.ndarray | None
         if folder_labels is not None and labels is not None:
@@ -561,7 +565,7 @@ class FolderSource(_StreamedSource):
     def _chunks(self, batch_size: int) -> Iterator[Batch]:
         for i, (path, name) in enumerate(zip(self.paths, self.names, strict=True)):
             try:
-                image = _read(path, self.size)
+                image = _read(path, self.size, convert_grayscale=self.convert_grayscale)
             except UNREADABLE as exc:
                 if self.on_error == "raise":
                     raise InvalidInputError(
@@ -808,6 +812,7 @@ def as_data_source(
     on_error: OnError = "raise",
     class_names: list[str] | None = None,
     channels: Channels = "auto",
+    convert_grayscale: bool = False,
 ) -> DataSource:
     """Wrap a dataset so that it can be read batch by batch, with checks and labels.
 
@@ -839,6 +844,8 @@ def as_data_source(
         Where the channel axis of arrays and tensors is: ``"last"``, ``"first"``
         (``(N, C, H, W)``, moved last), or ``"auto"``: channels-first when axis 1 is 1 or 3
         and the last axis is not 1, 3 or 4. Image files are always channel-last.
+    convert_grayscale:
+        For folders: give grey image files three equal channels, for models that take RGB.
 
     Pixels keep the source's range: integers (e.g. uint8) become float32 without rescaling.
     Each :meth:`~DataSource.batches` call reads the source again from the start, so an
@@ -853,10 +860,10 @@ def as_data_source(
         if len(set(class_names)) != len(class_names):
             raise InvalidInputError(f"expected distinct class_names; got {class_names}")
     if isinstance(data, DataSource):
-        if labels is not None or size is not None or class_names is not None:
+        if labels is not None or size is not None or class_names is not None or convert_grayscale:
             raise InvalidInputError(
-                "expected no labels=, size= or class_names= with a DataSource, which carries "
-                "its own; make the DataSource with them instead"
+                "expected no labels=, size=, class_names= or convert_grayscale= with a "
+                "DataSource, which carries its own; make the DataSource with them instead"
             )
         return data
     if isinstance(data, str | os.PathLike):
@@ -866,7 +873,17 @@ def as_data_source(
                 "channel-last (H, W, C) already"
             )
         return FolderSource(
-            data, labels, size=checked_size, on_error=on_error, class_names=class_names
+            data,
+            labels,
+            size=checked_size,
+            on_error=on_error,
+            class_names=class_names,
+            convert_grayscale=convert_grayscale,
+        )
+    if convert_grayscale:
+        raise InvalidInputError(
+            "convert_grayscale=True applies to a folder of image files; give an array three "
+            "channels with np.repeat(images, 3, axis=-1) instead"
         )
     if isinstance(data, ImageFolder):
         if channels == "first":

@@ -125,7 +125,9 @@ def test_folder_matches_read_image_folder_with_class_labels(class_folder) -> Non
 def test_folder_reads_lazily_one_batch_at_a_time(class_folder, monkeypatch) -> None:
     reads = []
     real_read = sources_module._read
-    monkeypatch.setattr(sources_module, "_read", lambda p, s: reads.append(p) or real_read(p, s))
+    monkeypatch.setattr(
+        sources_module, "_read", lambda p, s, **kw: reads.append(p) or real_read(p, s, **kw)
+    )
     batches = as_data_source(class_folder).batches(2)
     assert reads == []
     first = next(batches)
