@@ -53,6 +53,20 @@ def _names(spec: Any) -> list[Any]:
     return list(spec)
 
 
+def _params_by_name(
+    params: Mapping[str, Mapping[str, Any]] | None, specs: Sequence[Any], what: str
+) -> dict[str, Mapping[str, Any]]:
+    """``params`` keyed by component name, each name one of the named ``specs``."""
+    named = [spec for spec in specs if isinstance(spec, str)]
+    unknown = sorted(set(params or {}) - set(named))
+    if unknown:
+        raise InvalidInputError(
+            f"{what} has parameters for {', '.join(map(repr, unknown))}, which the comparison "
+            f"does not use; it uses {', '.join(map(repr, named)) or 'no named components'}"
+        )
+    return dict(params or {})
+
+
 def _clusterer(
     spec: str | Clusterer, params: Mapping[str, Any] | None, n_clusters: int | None
 ) -> Clusterer:
@@ -82,6 +96,7 @@ def compare(
     segmenter: str | Any = DEFAULT_SEGMENTER,
     segmenter_params: Mapping[str, Any] | None = None,
     featurizer: str | Any | Sequence[str | Any] = DEFAULT_FEATURIZERS,
+    featurizer_params: Mapping[str, Mapping[str, Any]] | None = None,
     n_clusters: int | None = None,
     clusterer: str | Clusterer = "kmeans",
     clusterer_params: Mapping[str, Any] | None = None,
@@ -90,6 +105,7 @@ def compare(
     top_k: int | None = 3,
     area_fraction: float | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
+    metric_params: Mapping[str, Mapping[str, Any]] | None = None,
     causal: str | None = "mean",
     causal_clusters: int = 5,
     causal_max_images: int = 50,
@@ -129,10 +145,11 @@ def compare(
         Felzenszwalb with ``resize_to="auto"`` (images smaller than 224x224 are
         segmented at their own size), XRAI's ``scale``, ``sigma=3.5`` and
         ``min_size=1000`` (no region below 2% of the image).
-    featurizer:
+    featurizer, featurizer_params:
         One featurizer or several (names or instances); each one's features are
         standardised and weighted equally. ``"embedding"`` uses ``embedding_model``'s
-        inner features.
+        inner features. ``featurizer_params`` gives named featurizers their parameters,
+        keyed by name: ``{"color": {"bins": 16}}``.
     n_clusters, clusterer, clusterer_params:
         The clusterer: an installed clusterer's name (``"kmeans"``, which chooses the
         number of clusters by silhouette when ``n_clusters`` is ``None``;
@@ -168,6 +185,9 @@ def compare(
     size, on_error, class_names:
         Passed to the data source: resize images to ``(height, width)``; ``"raise"`` or
         ``"skip"`` unreadable files; names of the label indices.
+    metrics, metric_params:
+        The agreement metrics of each image's two maps (names or instances), and the
+        named metrics' parameters keyed by name: ``{"top-k-iou": {"fraction": 0.1}}``.
     ignore_alerts:
         Codes of the checks not to run on the result (``comparison.alerts``); see
         :data:`imacs.comparison.alerts.CHECKS` and docs/comparison.md, "Alerts".
@@ -211,10 +231,20 @@ def compare(
     if segmenter == DEFAULT_SEGMENTER and segmenter_params is None:
         segmenter_params = DEFAULT_SEGMENTER_PARAMS
     segments = _component("segmenter", segmenter, segmenter_params, "segmenter")
-    featurizers = [_component("featurizer", f, None, "featurizer") for f in _names(featurizer)]
+    featurizer_specs = _names(featurizer)
+    params_of = _params_by_name(featurizer_params, featurizer_specs, "featurizer_params")
+    featurizers = [
+        _component("featurizer", f, params_of.get(f) if isinstance(f, str) else None, "featurizer")
+        for f in featurizer_specs
+    ]
     if not featurizers:
         raise InvalidInputError("give at least one featurizer")
-    agreement = [_component("metric", m, None, "metric") for m in _names(metrics)]
+    metric_specs = _names(metrics)
+    params_of = _params_by_name(metric_params, metric_specs, "metric_params")
+    agreement = [
+        _component("metric", m, params_of.get(m) if isinstance(m, str) else None, "metric")
+        for m in metric_specs
+    ]
 
     adapter_a, adapter_b = load_model(model_a), load_model(model_b)
     source = as_data_source(
