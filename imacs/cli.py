@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +16,19 @@ import click
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
 import imacs
+from imacs import logs
 from imacs.adapters.options import OptionText
 from imacs.api import DEFAULT_METHOD
+from imacs.cli_terms import in_cli_terms
 from imacs.errors import ImacsError, InvalidInputError
 from imacs.plugins import PluginInfo
+from imacs.progress import Progress
 from imacs.report.headline import headline
+
+logger = logging.getLogger(__name__)
 
 _STATUS_STYLE = {"loaded": "green", "broken": "bold red", "blocked": "yellow"}
 
@@ -88,6 +96,74 @@ def plugins(as_json: bool) -> None:
         Console().print(plugin_table(infos))
 
 
+# -- shared options: one vocabulary across commands ------------------------------------------
+#
+# One model: --model, --name, --model-option, --scale/--mean/--std. Two models: the same
+# words with -a and -b (--model-a, --name-a, --model-a-option, --scale-a ...), and the
+# unsuffixed preprocessing flags set both. Images: --data; outputs: --out; the store:
+# --store; a component's parameters: --<component>-option. Old spellings still work, hidden
+# from --help, with a warning.
+
+_VERBOSITY = "imacs.verbosity"
+
+
+def _verbosity_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--quiet`` and ``--verbose``: set up logging, and quiet the frameworks, first."""
+
+    @functools.wraps(command)
+    def run(*args: Any, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
+        if quiet and verbose:
+            raise click.UsageError("give --quiet or --verbose, not both")
+        verbosity = logs.QUIET if quiet else logs.VERBOSE if verbose else logs.NORMAL
+        logs.configure(verbosity)
+        if verbosity < logs.VERBOSE:
+            logs.quiet_frameworks()
+        click.get_current_context().meta[_VERBOSITY] = verbosity
+        return command(*args, **kwargs)
+
+    run = click.option(
+        "--verbose",
+        "-v",
+        is_flag=True,
+        help="Also show debugging details and the frameworks' own log lines and warnings.",
+    )(run)
+    return click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        help="No progress and no information: print only the result's path (warnings and "
+        "errors still go to standard error).",
+    )(run)
+
+
+def _verbosity() -> int:
+    return int(click.get_current_context().meta.get(_VERBOSITY, logs.NORMAL))
+
+
+def _renamed(old: str, new: str, dest: str, **attrs: Any) -> Callable[..., Any]:
+    """A hidden, deprecated spelling ``old`` of the option ``new`` (parameter ``dest``)."""
+    alias = f"deprecated_{dest}"
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            value = kwargs.pop(alias)
+            if value is not None and value != ():
+                logger.warning("%s is deprecated and will be removed: use %s", old, new)
+                current = kwargs.get(dest)
+                if isinstance(value, tuple):
+                    kwargs[dest] = (*value, *(current or ()))
+                elif current is None:
+                    kwargs[dest] = value
+                else:
+                    raise click.UsageError(f"give {new} once ({old} is its old spelling)")
+            return command(*args, **kwargs)
+
+        return click.option(old, alias, hidden=True, default=None, **attrs)(run)
+
+    return decorate
+
+
 def _key_values(pairs: tuple[str, ...], what: str, *, as_text: bool = False) -> dict[str, Any]:
     """``("n_steps=32", "baselines=[\"black\"]")`` -> values parsed as JSON, else strings.
 
@@ -110,20 +186,182 @@ def _key_values(pairs: tuple[str, ...], what: str, *, as_text: bool = False) -> 
     return parsed
 
 
-def _floats(text: str | None) -> tuple[float, ...] | None:
-    return None if text is None else tuple(float(v) for v in text.split(","))
+def _named_key_values(pairs: tuple[str, ...], what: str) -> dict[str, dict[str, Any]]:
+    """``("color.bins=16",)`` -> ``{"color": {"bins": 16}}``: parameters per component."""
+    parsed: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        name, dot, rest = pair.partition(".")
+        if not dot or not name or "=" in name:
+            raise click.BadParameter(
+                f"expected NAME.KEY=VALUE, such as color.bins=16; got {pair!r}", param_hint=what
+            )
+        parsed.setdefault(name, {}).update(_key_values((rest,), what))
+    return parsed
+
+
+def _merged(
+    file_params: Mapping[str, Any] | None, cli_params: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The file's parameters updated by the command line's, one level deep per name."""
+    if not file_params and not cli_params:
+        return None
+    merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in (file_params or {}).items()}
+    for key, value in cli_params.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected numbers separated by commas, one per channel or one for all, such as "
+            f"0.485,0.456,0.406; got {text!r}",
+            param_hint=option,
+        ) from None
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     height, sep, width = text.lower().partition("x")
-    if not sep:
-        raise click.BadParameter(f"expected HEIGHTxWIDTH such as 224x224; got {text!r}")
-    return int(height), int(width)
+    try:
+        size = int(height), int(width)
+    except ValueError:
+        size = (0, 0)
+    if not sep or min(size) < 1:
+        raise click.BadParameter(
+            f"expected HEIGHTxWIDTH, two whole numbers >= 1 such as 224x224; got {text!r}",
+            param_hint="--size",
+        )
+    return size
+
+
+def _preprocessing_options(suffix: str = "", who: str = "the model") -> Callable[..., Any]:
+    """``--scale``, ``--mean`` and ``--std`` (with ``suffix``: ``--scale-a`` ...)."""
+    dest = suffix.replace("-", "_")
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for flag, help_text in reversed(
+            (
+                ("scale", f"Multiply the pixels by this inside {who} (1/255 for [0, 1] input)."),
+                ("mean", f"Per-channel mean {who} subtracts after scaling, comma-separated."),
+                ("std", f"Per-channel std {who} divides by after the mean, comma-separated."),
+            )
+        ):
+            command = click.option(
+                f"--{flag}{suffix}",
+                f"{flag}{dest}",
+                default=None,
+                metavar="FLOAT" if flag == "scale" else "FLOATS",
+                help=help_text,
+            )(command)
+        return command
+
+    return decorate
+
+
+def _preprocessing_fields(
+    scale: str | None, mean: str | None, std: str | None, suffix: str = ""
+) -> dict[str, Any]:
+    """The preprocessing fields the flags set (only those given)."""
+    fields: dict[str, Any] = {}
+    if scale is not None:
+        fields["scale"] = _scale(scale, f"--scale{suffix}")
+    if mean is not None:
+        fields["mean"] = _floats(mean, f"--mean{suffix}")
+    if std is not None:
+        fields["std"] = _floats(std, f"--std{suffix}")
+    return fields
+
+
+def _scale(text: str, option: str) -> float:
+    try:
+        numerator, slash, denominator = text.partition("/")
+        return float(numerator) / (float(denominator) if slash else 1.0)
+    except (ValueError, ZeroDivisionError):
+        raise click.BadParameter(
+            f"expected a number such as 0.00392 or 1/255; got {text!r}", param_hint=option
+        ) from None
+
+
+def _preprocessing(fields: dict[str, Any], options: str) -> imacs.Preprocessing:
+    try:
+        return imacs.Preprocessing(**fields)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), param_hint=options) from None
+    except TypeError:
+        raise click.BadParameter(
+            f"expected preprocessing with keys scale, mean, std, channel_order; got {fields}",
+            param_hint=options,
+        ) from None
+
+
+@contextmanager
+def _importable(folders: list[Path]) -> Iterator[None]:
+    """Let a factory module in ``folders`` (beside imacs.toml, the working directory) import."""
+    added = [str(f) for f in folders if str(f) not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for folder in added:
+            with suppress(ValueError):
+                sys.path.remove(folder)
+
+
+def _load_model(
+    path: str, options: dict[str, Any], *, name: str | None, folders: list[Path], side: str = ""
+) -> Any:
+    """``imacs.load_model`` with factories importable and native log lines held back."""
+    quiet = logs.native_output_captured() if _verbosity() < logs.VERBOSE else nullcontext()
+    with _importable(folders), quiet:
+        model = imacs.load_model(path, name=name, **options)
+    label = f"model {side.upper()}" if side else "the model"
+    logger.info("loaded %s from %s (%s adapter)", label, path, model.name)
+    return model
+
+
+def _data_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """How a folder of images is read, the same for every command that reads one."""
+    options = (
+        click.option(
+            "--size",
+            default=None,
+            metavar="HEIGHTxWIDTH",
+            help="Resize every image to this size (bilinear), e.g. 224x224.",
+        ),
+        click.option(
+            "--skip-unreadable",
+            is_flag=True,
+            help="Warn about and leave out image files that cannot be decoded.",
+        ),
+        click.option(
+            "--convert-grayscale",
+            is_flag=True,
+            help="Give grey images three equal channels, for models that take RGB.",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _result(path: Path, lines: list[str]) -> None:
+    """The command's result on standard output: only its path with --quiet."""
+    if _verbosity() <= logs.QUIET:
+        click.echo(str(path))
+        return
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command()
+@_verbosity_options
 @click.option(
     "--model",
     "model_path",
@@ -131,13 +369,14 @@ def _size(text: str | None) -> tuple[int, int] | None:
     type=click.Path(exists=True),
     help="Model file or SavedModel folder.",
 )
+@click.option("--name", default=None, help="The model's name, for the manifest.")
 @click.option(
-    "--images",
-    "images_dir",
-    required=True,
+    "--data",
+    default=None,
     type=click.Path(exists=True, file_okay=False),
     help="Folder of images (sub-folders per class give labels).",
 )
+@_renamed("--images", "--data", "data", type=click.Path(exists=True, file_okay=False))
 @click.option(
     "--out",
     "out_dir",
@@ -152,12 +391,13 @@ def _size(text: str | None) -> tuple[int, int] | None:
     help="Attribution method (see `imacs plugins`).",
 )
 @click.option(
-    "--param",
-    "params",
+    "--method-option",
+    "method_options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Method parameter; VALUE is read as JSON when it parses. Repeatable.",
+    help="Method parameter such as n_steps=64; VALUE is read as JSON when it parses. Repeatable.",
 )
+@_renamed("--param", "--method-option", "method_options", multiple=True)
 @click.option(
     "--model-option",
     "model_options",
@@ -166,47 +406,38 @@ def _size(text: str | None) -> tuple[int, int] | None:
     help="Adapter option such as factory=pkg.mod:build or trust=true, read as the type the "
     "adapter declares (trust takes true/false, yes/no or 1/0). Repeatable.",
 )
+@_preprocessing_options()
 @click.option(
-    "--target",
-    default="predicted",
-    show_default=True,
-    help="'predicted' (the model's top class), 'label' (the sub-folder's class) or a class index.",
-)
-@click.option(
-    "--scale",
-    type=float,
+    "--targets",
     default=None,
-    help="Multiply pixels by this inside the model (1/255 for [0, 1] models).",
+    help="Which class the maps explain: 'own' (the model's prediction, the default), "
+    "'label' (the sub-folder's class) or a class index.",
 )
-@click.option("--mean", default=None, help="Per-channel mean after scaling, comma-separated.")
-@click.option("--std", default=None, help="Per-channel std after scaling, comma-separated.")
-@click.option(
-    "--size", default=None, metavar="HxW", help="Resize every image to this size (bilinear)."
-)
+@_renamed("--target", "--targets", "targets")
 @click.option(
     "--batch-size",
-    type=int,
+    type=click.IntRange(min=1),
     default=32,
     show_default=True,
     help="Most inputs sent to the model in one call.",
 )
-@click.option(
-    "--skip-unreadable", is_flag=True, help="Warn about and skip files that cannot be decoded."
-)
+@_data_options
 def attribute(
     model_path: str,
-    images_dir: str,
+    name: str | None,
+    data: str | None,
     out_dir: str,
     method: str,
-    params: tuple[str, ...],
+    method_options: tuple[str, ...],
     model_options: tuple[str, ...],
-    target: str,
-    scale: float | None,
+    scale: str | None,
     mean: str | None,
     std: str | None,
-    size: str | None,
+    targets: str | None,
     batch_size: int,
+    size: str | None,
     skip_unreadable: bool,
+    convert_grayscale: bool,
 ) -> None:
     """Attribute every image in a folder; write maps (.npy), overlays (.png) and a manifest.
 
@@ -215,48 +446,70 @@ def attribute(
     from imacs.attribute_folder import attribute_folder
     from imacs.data.folder import read_image_folder
 
+    if data is None:
+        raise click.UsageError("give --data, the folder of images")
     options = _key_values(model_options, "--model-option", as_text=True)
-    if scale is not None or mean is not None or std is not None:
-        options["preprocessing"] = imacs.Preprocessing(
-            scale=1.0 if scale is None else scale, mean=_floats(mean), std=_floats(std)
-        )
-    model = imacs.load_model(model_path, **options)
-    folder = read_image_folder(
-        images_dir, size=_size(size), on_error="skip" if skip_unreadable else "raise"
-    )
-    if target == "predicted":
-        targets = model.predict(folder.images, batch_size=batch_size).argmax(axis=1)
-    elif target == "label":
-        if folder.labels is None:
-            raise InvalidInputError(
-                "--target label needs one sub-folder per class under --images; the images are "
-                "not arranged that way: use --target predicted or a class index"
+    fields = _preprocessing_fields(scale, mean, std)
+    if fields:
+        if "preprocessing" in options:
+            raise click.UsageError(
+                "give the preprocessing once: --scale/--mean/--std or --model-option "
+                "preprocessing=..."
             )
-        targets = folder.labels
-    else:
-        try:
-            targets = np.full(len(folder.names), int(target))
-        except ValueError:
-            raise click.BadParameter(
-                f"expected 'predicted', 'label' or a class index; got {target!r}",
-                param_hint="--target",
-            ) from None
-    with Progress(transient=True) as progress:
-        task = progress.add_task(f"{method} on {len(folder.names)} images", total=len(folder.names))
+        options["preprocessing"] = _preprocessing(fields, "--scale/--mean/--std")
+    model = _load_model(model_path, options, name=name, folders=[Path.cwd()])
+    folder = read_image_folder(
+        data,
+        size=_size(size),
+        on_error="skip" if skip_unreadable else "raise",
+        convert_grayscale=convert_grayscale,
+    )
+    progress = Progress(_verbosity() > logs.QUIET)
+    with progress.running():
+        chosen = _attribute_targets(targets or "own", model, folder, batch_size, progress)
         run = attribute_folder(
             model,
             folder,
             Path(out_dir),
             method=method,
-            params=_key_values(params, "--param"),
-            targets=targets,
+            params=_key_values(method_options, "--method-option"),
+            targets=chosen,
             batch_size=batch_size,
-            progress=lambda n: progress.advance(task, n),
+            progress=progress,
         )
-    click.echo(
-        f"{run.computed} images attributed, {run.reused} reused from an earlier run; "
-        f"manifest: {run.manifest}"
+    _result(
+        Path(out_dir),
+        [
+            f"{run.computed} images attributed, {run.reused} reused from an earlier run; "
+            f"manifest: {run.manifest}"
+        ],
     )
+
+
+def _attribute_targets(
+    targets: str, model: Any, folder: Any, batch_size: int, progress: Progress
+) -> np.ndarray:
+    if targets in ("own", "predicted"):
+        outputs = []
+        with progress.stage("predicting", len(folder.names)) as tick:
+            for start in range(0, len(folder.names), batch_size):
+                batch = folder.images[start : start + batch_size]
+                outputs.append(model.predict(batch, batch_size=batch_size))
+                tick(len(batch))
+        return np.concatenate(outputs).argmax(axis=1)
+    if targets == "label":
+        if folder.labels is None:
+            raise InvalidInputError(
+                "--targets label needs one sub-folder per class under --data; the images are "
+                "not arranged that way: use --targets own or a class index"
+            )
+        return np.asarray(folder.labels)
+    try:
+        return np.full(len(folder.names), int(targets))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected 'own', 'label' or a class index; got {targets!r}", param_hint="--targets"
+        ) from None
 
 
 def _merge(config: dict[str, Any], key: str, value: Any) -> None:
@@ -264,9 +517,16 @@ def _merge(config: dict[str, Any], key: str, value: Any) -> None:
         config[key] = value
 
 
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [f.strip() for f in text.split(",") if f.strip()]
+
+
 @cli.command()
+@_verbosity_options
 @click.option("--model-a", "model_a", default=None, help="Model A's file or SavedModel folder.")
 @click.option("--model-b", "model_b", default=None, help="Model B's file or SavedModel folder.")
+@click.option("--name-a", default=None, help="Model A's name in the report and tables.")
+@click.option("--name-b", default=None, help="Model B's name in the report and tables.")
 @click.option("--data", default=None, help="Folder of images (sub-folders per class give labels).")
 @click.option("--labels", default=None, help="CSV file with columns filename,label.")
 @click.option(
@@ -281,28 +541,92 @@ def _merge(config: dict[str, Any], key: str, value: Any) -> None:
     "config_path",
     default=None,
     type=click.Path(exists=True, dir_okay=False),
-    help="imacs.toml with [model_a], [model_b], [data] and [compare] sections.",
+    help="imacs.toml with [model_a], [model_b], [data] and [compare] sections; options "
+    "given here win over it.",
 )
+@click.option(
+    "--model-a-option", "options_a", multiple=True, metavar="KEY=VALUE", help="Adapter option."
+)
+@click.option(
+    "--model-b-option", "options_b", multiple=True, metavar="KEY=VALUE", help="Adapter option."
+)
+@_preprocessing_options(who="both models")
+@_preprocessing_options("-a", who="model A")
+@_preprocessing_options("-b", who="model B")
 @click.option("--method", default=None, help=f"Attribution method [default: {DEFAULT_METHOD}].")
 @click.option(
-    "--param",
-    "params",
+    "--method-option",
+    "method_options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Method parameter; VALUE is read as JSON when it parses. Repeatable.",
+    help="Method parameter such as n_steps=64; VALUE is read as JSON when it parses. Repeatable.",
 )
+@_renamed("--param", "--method-option", "method_options", multiple=True)
 @click.option("--segmenter", default=None, help="Segmenter [default: felzenszwalb].")
+@click.option(
+    "--segmenter-option",
+    "segmenter_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Segmenter parameter such as sigma=2. Repeatable.",
+)
 @click.option(
     "--featurizer", default=None, help="Comma-separated featurizers [default: color,texture,shape]."
 )
-@click.option("--n-clusters", type=int, default=None, help="Clusters [default: by silhouette].")
+@click.option(
+    "--featurizer-option",
+    "featurizer_options",
+    multiple=True,
+    metavar="NAME.KEY=VALUE",
+    help="Parameter of one featurizer, such as color.bins=16. Repeatable.",
+)
+@click.option(
+    "--metric",
+    default=None,
+    help="Comma-separated agreement metrics [default: spearman,top-k-iou,ssim,cosine].",
+)
+@click.option(
+    "--metric-option",
+    "metric_options",
+    multiple=True,
+    metavar="NAME.KEY=VALUE",
+    help="Parameter of one metric, such as top-k-iou.fraction=0.1. Repeatable.",
+)
+@click.option("--clusterer", default=None, help="Clusterer [default: kmeans].")
+@click.option(
+    "--clusterer-option",
+    "clusterer_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Clusterer parameter. Repeatable.",
+)
+@click.option(
+    "--n-clusters",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Clusters [default: by silhouette].",
+)
 @click.option(
     "--targets",
     type=click.Choice(["label", "pred_a", "pred_b", "own"]),
     default=None,
     help="Which class each model explains [default: own, its own prediction].",
 )
-@click.option("--top-k", type=int, default=None, help="Salient regions per image and model.")
+@click.option(
+    "--map-sign",
+    type=click.Choice(["signed", "absolute"]),
+    default=None,
+    help="Score regions on the maps as they are, or on their magnitudes [default: signed].",
+)
+@click.option(
+    "--top-k", type=click.IntRange(min=1), default=None, help="Salient regions per image and model."
+)
+@click.option(
+    "--area-fraction",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=None,
+    help="Instead of --top-k: the densest regions that cover this share of the image.",
+)
 @click.option(
     "--causal",
     type=click.Choice(["mean", "blur", "none"]),
@@ -310,10 +634,50 @@ def _merge(config: dict[str, Any], key: str, value: Any) -> None:
     help="Fill that hides the top clusters' regions to measure each model's drop, or none "
     "to skip that check [default: mean].",
 )
-@click.option("--seed", type=int, default=None, help="Seed of everything random [default: 0].")
-@click.option("--batch-size", type=int, default=None, help="Most inputs per model call.")
-@click.option("--size", default=None, metavar="HxW", help="Resize every image (bilinear).")
-@click.option("--skip-unreadable", is_flag=True, help="Warn about and skip undecodable files.")
+@click.option(
+    "--causal-clusters", type=click.IntRange(min=1), default=None, help="Clusters checked [5]."
+)
+@click.option(
+    "--causal-max-images",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images per checked cluster [50].",
+)
+@click.option(
+    "--n-permutations", type=click.IntRange(min=1), default=None, help="Sign-flip test draws."
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+    default=None,
+    help="False discovery rate, and the intervals' level [default: 0.05].",
+)
+@click.option(
+    "--min-effect",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Smallest |B - A| a significant cluster needs to count as meaningful.",
+)
+@click.option(
+    "--embedding-model",
+    type=click.Choice(["a", "b"]),
+    default=None,
+    help="Whose inner features the embedding featurizer uses [default: a].",
+)
+@click.option(
+    "--ignore-alert",
+    "ignore_alerts",
+    multiple=True,
+    metavar="CODE",
+    help="An alert not to check for (docs/comparison.md, Alerts). Repeatable.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Seed of everything random [0]."
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Most inputs per model call."
+)
+@_data_options
 @click.option(
     "--store",
     default=None,
@@ -328,113 +692,152 @@ def _merge(config: dict[str, Any], key: str, value: Any) -> None:
 )
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--no-figures", is_flag=True, help="Do not write the PNG and SVG figures.")
-@click.option(
-    "--model-a-option", "options_a", multiple=True, metavar="KEY=VALUE", help="Adapter option."
-)
-@click.option(
-    "--model-b-option", "options_b", multiple=True, metavar="KEY=VALUE", help="Adapter option."
-)
 def compare(
     model_a: str | None,
     model_b: str | None,
+    name_a: str | None,
+    name_b: str | None,
     data: str | None,
     labels: str | None,
     out_dir: str,
     config_path: str | None,
+    options_a: tuple[str, ...],
+    options_b: tuple[str, ...],
     method: str | None,
-    params: tuple[str, ...],
+    method_options: tuple[str, ...],
     segmenter: str | None,
+    segmenter_options: tuple[str, ...],
     featurizer: str | None,
-    n_clusters: int | None,
-    targets: str | None,
-    top_k: int | None,
-    causal: str | None,
-    seed: int | None,
-    batch_size: int | None,
+    featurizer_options: tuple[str, ...],
+    metric: str | None,
+    metric_options: tuple[str, ...],
+    clusterer: str | None,
+    clusterer_options: tuple[str, ...],
     size: str | None,
     skip_unreadable: bool,
+    convert_grayscale: bool,
     store: str | None,
     formats: tuple[str, ...],
     no_report: bool,
     no_figures: bool,
-    options_a: tuple[str, ...],
-    options_b: tuple[str, ...],
+    **flags: Any,
 ) -> None:
     """Compare two models on a folder of images; write the report and tables to --out.
 
     A rerun with the same store finds the finished attributions and does not redo them.
     """
+    from imacs.comparison.compare import DEFAULT_SEGMENTER, DEFAULT_SEGMENTER_PARAMS
     from imacs.comparison.config import load_config
+    from imacs.data.sources import as_data_source
 
     config = load_config(config_path) if config_path else {
         "model_a": {}, "model_b": {}, "data": {}, "compare": {}
     }  # fmt: skip
+    # a factory module beside imacs.toml imports without PYTHONPATH, as one in the
+    # working directory does
+    folders = [Path(config_path).resolve().parent] if config_path else []
+    folders.append(Path.cwd())
     source = config["data"]
     data = data or source.get("path")
     if not data:
         raise click.UsageError("give --data or [data] path in --config")
+    both = _preprocessing_fields(flags.pop("scale"), flags.pop("mean"), flags.pop("std"))
     models = []
-    for side, path, options in (("a", model_a, options_a), ("b", model_b, options_b)):
+    for side, path, options, name in (
+        ("a", model_a, options_a, name_a),
+        ("b", model_b, options_b, name_b),
+    ):
         section = config[f"model_{side}"]
         path = path or section.get("path")
         if not path:
             raise click.UsageError(f"give --model-{side} or [model_{side}] path in --config")
         kwargs = dict(section.get("options", {}))
         kwargs.update(_key_values(options, f"--model-{side}-option", as_text=True))
-        if "preprocessing" in section:
-            kwargs["preprocessing"] = imacs.Preprocessing(**section["preprocessing"])
+        fields = {
+            **section.get("preprocessing", {}),
+            **both,
+            **_preprocessing_fields(
+                flags.pop(f"scale_{side}"),
+                flags.pop(f"mean_{side}"),
+                flags.pop(f"std_{side}"),
+                f"-{side}",
+            ),
+        }
+        if fields:
+            if "preprocessing" in kwargs:
+                raise click.UsageError(
+                    f"give model {side.upper()}'s preprocessing once: --scale/--mean/--std "
+                    f"(or [model_{side}] preprocessing) or --model-{side}-option preprocessing=..."
+                )
+            kwargs["preprocessing"] = _preprocessing(
+                fields, f"--scale-{side}/--mean-{side}/--std-{side}"
+            )
         if section.get("adapter"):
             kwargs["adapter"] = section["adapter"]
-        models.append(imacs.load_model(path, **kwargs))
+        name = name or section.get("name")
+        models.append(_load_model(path, kwargs, name=name, folders=folders, side=side))
+
     settings = dict(config["compare"])
     _merge(settings, "method", method)
-    if params:
-        settings["method_params"] = {
-            **settings.get("method_params", {}),
-            **_key_values(params, "--param"),
-        }
     _merge(settings, "segmenter", segmenter)
-    if featurizer:
-        settings["featurizer"] = [f.strip() for f in featurizer.split(",") if f.strip()]
-    for key, value in (
-        ("n_clusters", n_clusters),
-        ("targets", targets),
-        ("top_k", top_k),
-        ("causal", causal),
-        ("seed", seed),
-        ("batch_size", batch_size),
-        ("store", store),
+    _merge(settings, "featurizer", _names(featurizer))
+    _merge(settings, "metrics", _names(metric))
+    _merge(settings, "clusterer", clusterer)
+    for key, file_params in (
+        ("method_params", _key_values(method_options, "--method-option")),
+        ("segmenter_params", _key_values(segmenter_options, "--segmenter-option")),
+        ("clusterer_params", _key_values(clusterer_options, "--clusterer-option")),
+        ("featurizer_params", _named_key_values(featurizer_options, "--featurizer-option")),
+        ("metric_params", _named_key_values(metric_options, "--metric-option")),
     ):
+        _merge(settings, key, _merged(settings.get(key), file_params))
+    flags["ignore_alerts"] = list(flags["ignore_alerts"]) or None
+    for key, value in flags.items():
         _merge(settings, key, value)
-    resize = _size(size) or (tuple(source["size"]) if "size" in source else None)
-    comparison = imacs.compare(
-        models[0],
-        models[1],
+    if settings.get("segmenter", DEFAULT_SEGMENTER) == DEFAULT_SEGMENTER and settings.get(
+        "segmenter_params"
+    ):
+        # an option adjusts the default segmenter's tuned parameters rather than replace them
+        settings["segmenter_params"] = {**DEFAULT_SEGMENTER_PARAMS, **settings["segmenter_params"]}
+    if "area_fraction" in settings and "top_k" not in settings:
+        settings["top_k"] = None  # the two choose the salient regions; the fraction was given
+    _merge(settings, "store", store)
+    dataset = as_data_source(
         data,
         labels or source.get("labels"),
-        size=resize,
+        size=_size(size) or (tuple(source["size"]) if "size" in source else None),
         on_error="skip" if skip_unreadable else source.get("on_error", "raise"),
         class_names=source.get("class_names"),
-        **settings,
+        convert_grayscale=convert_grayscale or source.get("convert_grayscale", False),
+    )
+    comparison = imacs.compare(
+        models[0], models[1], dataset, progress=_verbosity() > logs.QUIET, **settings
     )
     written = comparison.save(
-        out_dir, report=not no_report, figures=not no_figures, formats=formats or ("csv", "json")
+        out_dir,
+        report=not no_report,
+        figures=not no_figures,
+        formats=formats or ("csv", "json"),
+        progress=_verbosity() > logs.QUIET,
     )
-    click.echo(repr(comparison))
-    click.echo(headline(comparison))
-    click.echo(f"tables written to {written}")
+    lines = [repr(comparison), headline(comparison), f"tables written to {written}"]
     if (written / "report.html").is_file() and not no_report:
-        click.echo(f"report: {written / 'report.html'} (open it in a browser)")
+        lines.append(f"report: {written / 'report.html'} (open it in a browser)")
+    _result(written, lines)
     _echo_alerts(comparison)
 
 
 def _echo_alerts(comparison: Any) -> None:
-    """The comparison's alerts on standard error, last, where a user reading the end sees them."""
+    """The comparison's alerts on standard error, last, where a user reading the end sees them.
+
+    They are printed as saved in comparison.json and shown in the report, word for word.
+    """
     for alert in comparison.alerts:
         click.echo(str(alert), err=True)
 
 
 @cli.command()
+@_verbosity_options
 @click.option(
     "--out",
     "out_dir",
@@ -444,24 +847,28 @@ def _echo_alerts(comparison: Any) -> None:
     help="Folder for the report, the tables and the store of results.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything random.")
-@click.option("--quiet", is_flag=True, help="No progress; print only the result.")
-def demo(out_dir: str, seed: int, quiet: bool) -> None:
+def demo(out_dir: str, seed: int) -> None:
     """Train a PyTorch and a Keras CNN, one on digits with a planted shortcut, and compare them.
 
     Model B learns to read the label off a corner patch; the report's top cluster is
     that patch. Takes about a minute on a laptop CPU; a rerun reuses the stored results.
     """
-    from imacs.demo.run import run_demo
+    from imacs.demo.run import check_frameworks, run_demo
+
+    check_frameworks()
+    if _verbosity() < logs.VERBOSE:
+        with logs.native_output_captured():
+            import keras  # noqa: F401 - TensorFlow logs at import; the demo imports it next
 
     out = Path(out_dir)
-    comparison = run_demo(out, seed=seed, progress=not quiet)
+    comparison = run_demo(out, seed=seed, progress=_verbosity() > logs.QUIET)
     report = out / "report.html"
-    click.echo(repr(comparison))
-    click.echo(headline(comparison))
+    lines = [repr(comparison), headline(comparison)]
     if report.is_file():
-        click.echo(f"report: {report} (open it in a browser)")
+        lines.append(f"report: {report} (open it in a browser)")
     else:
-        click.echo(f"tables written to {out}")
+        lines.append(f"tables written to {out}")
+    _result(out, lines)
     _echo_alerts(comparison)
 
 
@@ -516,6 +923,7 @@ def _written_before(text: str) -> float:
 
 
 @store.command("info")
+@_verbosity_options
 @_STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def store_info(store_path: str | None, as_json: bool) -> None:
@@ -549,6 +957,7 @@ def store_info(store_path: str | None, as_json: bool) -> None:
 
 
 @store.command("verify")
+@_verbosity_options
 @_STORE_OPTION
 @click.option(
     "--fix",
@@ -588,6 +997,7 @@ def store_verify(store_path: str | None, fix: bool) -> None:
 
 
 @store.command("prune")
+@_verbosity_options
 @_STORE_OPTION
 @click.option(
     "--older-than",
@@ -620,6 +1030,7 @@ def store_prune(store_path: str | None, older_than: str, yes: bool) -> None:
 
 
 @store.command("clear")
+@_verbosity_options
 @_STORE_OPTION
 @_YES_OPTION
 def store_clear(store_path: str | None, yes: bool) -> None:
@@ -679,7 +1090,8 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         line = str(exc) if isinstance(exc, ImacsError) else _os_error_line(exc)
-        click.echo(f"error: {' '.join(line.split())}", err=True)
+        command = args[_command_position(args)] if _command_position(args) < len(args) else ""
+        click.echo(f"error: {in_cli_terms(' '.join(line.split()), command)}", err=True)
         sys.exit(1)
     if isinstance(status, int) and status:
         sys.exit(status)

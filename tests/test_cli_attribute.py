@@ -35,7 +35,7 @@ def digit_folder(tmp_path) -> Path:
 
 def test_attribute_writes_maps_overlays_and_manifest(digit_folder, tmp_path) -> None:
     out = tmp_path / "out"
-    args = ["attribute", "--model", str(MODEL), "--images", str(digit_folder), "--out", str(out)]
+    args = ["attribute", "--model", str(MODEL), "--data", str(digit_folder), "--out", str(out)]
     args += ["--method", "gradient", "--batch-size", "4", *PREPROCESSING, *TRUSTED]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -54,7 +54,9 @@ def test_attribute_writes_maps_overlays_and_manifest(digit_folder, tmp_path) -> 
     expected = imacs.attribute(model, folder.images, predicted, method="gradient").maps
     for k, record in enumerate(manifest["images"]):
         assert record["target"] == predicted[k]
-        saved = np.load(out / "maps" / (record["image"].replace("/", "__") + ".npy"))
+        stem = record["image"].removesuffix(".png").replace("/", "__")
+        assert record["map"] == f"maps/{stem}.npy"
+        saved = np.load(out / record["map"])
         np.testing.assert_allclose(saved, expected[k], rtol=1e-5, atol=1e-7)
 
     rerun = CliRunner().invoke(cli, args)
@@ -65,7 +67,7 @@ def test_label_target_needs_class_folders(tmp_path) -> None:
     flat = tmp_path / "flat"
     flat.mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(flat / "a.png")
-    args = ["attribute", "--model", str(MODEL), "--images", str(flat), "--out", str(tmp_path / "o")]
-    result = CliRunner().invoke(cli, [*args, *TRUSTED, "--target", "label"])
+    args = ["attribute", "--model", str(MODEL), "--data", str(flat), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(cli, [*args, *TRUSTED, "--targets", "label"])
     assert result.exit_code != 0
     assert "one sub-folder per class" in str(result.exception)

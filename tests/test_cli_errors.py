@@ -24,7 +24,7 @@ def folder(tmp_path: Path) -> Path:
 def attribute_args(folder: Path, tmp_path: Path) -> list[str]:
     model = tmp_path / "model.pt"
     model.write_bytes(b"not read: load_model is replaced in these tests")
-    return ["attribute", "--model", str(model), "--images", str(folder), "--out", str(tmp_path)]
+    return ["attribute", "--model", str(model), "--data", str(folder), "--out", str(tmp_path)]
 
 
 def load_fails_with(error: Exception, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,8 @@ Example::
 
     [model_a]
     path = "models/resnet-2023.pt"
+    name = "resnet-2023"
+    options = { factory = "models:build_resnet" }  # models.py beside this file
     preprocessing = { scale = 0.00392156862745098, mean = [0.485, 0.456, 0.406] }
 
     [model_b]
@@ -26,7 +28,8 @@ Example::
     causal = "mean"
     seed = 0
 
-Relative paths are read relative to the file. Options given on the command line win.
+Relative paths are read relative to the file, and a factory module beside the file
+imports without ``PYTHONPATH``. Options given on the command line win.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ from typing import Any
 from imacs.errors import InvalidInputError
 
 SECTIONS: dict[str, frozenset[str]] = {
-    "model_a": frozenset({"path", "adapter", "options", "preprocessing"}),
-    "model_b": frozenset({"path", "adapter", "options", "preprocessing"}),
-    "data": frozenset({"path", "labels", "size", "on_error", "class_names"}),
+    "model_a": frozenset({"path", "name", "adapter", "options", "preprocessing"}),
+    "model_b": frozenset({"path", "name", "adapter", "options", "preprocessing"}),
+    "data": frozenset({"path", "labels", "size", "on_error", "class_names", "convert_grayscale"}),
     "compare": frozenset(
         {
             "method",
@@ -48,13 +51,16 @@ SECTIONS: dict[str, frozenset[str]] = {
             "segmenter",
             "segmenter_params",
             "featurizer",
+            "featurizer_params",
             "n_clusters",
             "clusterer",
+            "clusterer_params",
             "targets",
             "map_sign",
             "top_k",
             "area_fraction",
             "metrics",
+            "metric_params",
             "causal",
             "causal_clusters",
             "causal_max_images",
