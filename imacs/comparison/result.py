@@ -109,10 +109,14 @@ class Comparison:
                 else ""
             ),
         ]
+        from imacs.comparison.naming import names_of
+
+        names = names_of(self)
         for row in self.clusters.head(5).itertuples():
             mark = "*" if getattr(row, "meaningful", row.significant) else " "
             lines.append(
-                f"  {mark} cluster {row.cluster:>3}: B - A = {row.difference:+.4f} "
+                f"  {mark} cluster {row.cluster:>3} ({names.get(int(row.cluster), '?')}): "
+                f"B - A = {row.difference:+.4f} "
                 f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}], q = {row.q_value:.3g}, "
                 f"{row.n_regions} regions in {row.n_images} images"
                 + (

@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from imacs.errors import InvalidInputError
+from imacs.report.naming import cluster_labels, model_label
 from imacs.report.notebook import difference_colour
 from imacs.report.style import COLOR_A, COLOR_B, COLOR_NEUTRAL, format_q
 
@@ -92,7 +93,7 @@ def summary_figure(comparison: Comparison, *, top: int = 20) -> Figure:
     """
     _positive("top", top)
     clusters = comparison.clusters.head(top)
-    height = max(5.5, 0.45 * len(clusters) + 2.6)
+    height = max(5.5, 0.62 * len(clusters) + 2.6)
     with _style():
         figure = _new_figure(17.0, height)
         left, right = cast(Any, figure.subfigures(1, 2, width_ratios=[2.1, 1.0]))
@@ -100,7 +101,7 @@ def summary_figure(comparison: Comparison, *, top: int = 20) -> Figure:
         _agreement_histograms(right, comparison)
         figure.suptitle(
             _plain(
-                f"A: {comparison.model_name('a')}  vs  B: {comparison.model_name('b')}"
+                f"A: {model_label(comparison, 'a')}  vs  B: {model_label(comparison, 'b')}"
                 f"  \u00b7  {len(comparison.images)} images"
             ),
             fontweight="bold",
@@ -173,11 +174,14 @@ def _cluster_bars(panel: Any, comparison: Comparison, clusters: Any) -> None:
         lowest - (room if (difference < 0).any() else pad),
         highest + (room if (difference >= 0).any() else pad),
     )
+    names = cluster_labels(comparison)
     ax.set_yticks(
         rows,
         [
-            f"#{rank}  cluster {cluster}  ({_count(n_regions, 'region')} / "
-            f"{_count(n_images, 'image')})"
+            _plain(
+                f"#{rank}  {_short(names.get(int(cluster), ''))}\ncluster {cluster}, "
+                f"{_count(n_regions, 'region')} / {_count(n_images, 'image')}"
+            )
             for rank, cluster, n_regions, n_images in zip(
                 clusters["rank"],
                 clusters["cluster"],
@@ -201,12 +205,12 @@ def _cluster_bars(panel: Any, comparison: Comparison, clusters: Any) -> None:
         Patch(
             facecolor=COLOR_B,
             edgecolor=COLOR_B,
-            label=_plain(f"B relies more ({comparison.model_name('b')})"),
+            label=_plain(f"B relies more ({model_label(comparison, 'b')})"),
         ),
         Patch(
             facecolor=COLOR_A,
             edgecolor=COLOR_A,
-            label=_plain(f"A relies more ({comparison.model_name('a')})"),
+            label=_plain(f"A relies more ({model_label(comparison, 'a')})"),
         ),
         Patch(
             facecolor="white",
@@ -270,6 +274,7 @@ def exemplars_figure(comparison: Comparison, *, top: int = 8, per_cluster: int =
         )
     clusters = comparison.clusters.head(top)
     regions = comparison.regions
+    names = cluster_labels(comparison)
     arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def image_and_segments(index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -299,8 +304,10 @@ def exemplars_figure(comparison: Comparison, *, top: int = 8, per_cluster: int =
                 ax.set_axis_off()
             star = " \u2605" if getattr(cluster, "meaningful", cluster.significant) else ""
             axes[row, 0].set_ylabel(
-                f"#{cluster.rank} cluster {cluster.cluster}\n"
-                f"B {_MINUS} A = {cluster.difference:+.3f}{star}",
+                _plain(
+                    f"#{cluster.rank} {_wrap(names.get(int(cluster.cluster), ''))}\n"
+                    f"cluster {cluster.cluster}, B {_MINUS} A = {cluster.difference:+.3f}{star}"
+                ),
                 rotation=0,
                 ha="right",
                 va="center",
@@ -311,13 +318,25 @@ def exemplars_figure(comparison: Comparison, *, top: int = 8, per_cluster: int =
             axes[0, 0].set_axis_off()
         figure.suptitle(
             _plain(
-                f"Typical regions of the top clusters: outlined in B's colour where "
-                f"B ({comparison.model_name('b')}) relies more, in A's where "
-                f"A ({comparison.model_name('a')}) does"
+                "Typical regions of the top clusters. Outline: the model that puts more "
+                f"attribution on the region, B's colour for B ({model_label(comparison, 'b')}), "
+                f"A's for A ({model_label(comparison, 'a')})"
             ),
             fontsize=14,
         )
     return figure
+
+
+def _short(name: str, width: int = 44) -> str:
+    """A cluster name cut to ``width`` characters for a tick label."""
+    return name if len(name) <= width else name[: width - 1] + "\u2026"
+
+
+def _wrap(name: str, width: int = 24) -> str:
+    """A cluster name on lines of about ``width`` characters, broken at spaces."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(name, width)) or name
 
 
 def _typical_regions(members: Any, difference: float, count: int) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from imacs.comparison.naming import names_of
 from imacs.report.style import format_q
 
 
@@ -21,8 +22,10 @@ def headline(comparison: Any) -> str:
     top = clusters.iloc[0]
     name_a, name_b = comparison.model_name("a"), comparison.model_name("b")
     min_effect = comparison.settings.get("min_effect")
+    name = names_of(comparison).get(int(top["cluster"]))
     where = (
-        f"cluster {int(top['cluster'])} ({_count(top['n_regions'], 'region')} in "
+        (f"the {name} regions " if name else "")
+        + f"(cluster {int(top['cluster'])}, {_count(top['n_regions'], 'region')} in "
         f"{_count(top['n_images'], 'image')})"
     )
     difference = float(top["difference"])

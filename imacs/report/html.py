@@ -32,9 +32,21 @@ from typing import Any
 
 import numpy as np
 
+from imacs.comparison.summaries import MeanMaps, class_clusters, class_summary
 from imacs.errors import InvalidInputError
 from imacs.report.headline import headline
-from imacs.report.images import MAP_STEPS, MAP_ZERO, MAX_SIDE, display_size, picture, sheet
+from imacs.report.images import (
+    MAP_STEPS,
+    MAP_ZERO,
+    MAX_SIDE,
+    display_labels,
+    display_map,
+    display_size,
+    mean_picture,
+    picture,
+    sheet_from_planes,
+)
+from imacs.report.naming import cluster_labels, model_label
 from imacs.report.style import COLOR_A, COLOR_B, COLOR_NEUTRAL
 
 #: region tiles per page in a cluster's panel
@@ -97,24 +109,39 @@ def write_report(
     n_images = len(comparison.images)
     height, width = _image_size(comparison)
     size = display_size(height, width, int(max_side))
-    pixels: dict[str, list[str]] = {"picture": [], "sheet": []}
+    pixels: dict[str, Any] = {"picture": [], "sheet": []}
     scales: dict[str, list[float]] = {"a": [], "b": []}
+    means = MeanMaps(size)
+    held = _regions_by_image(comparison.regions)
+    labels_of = comparison.images["label"].tolist() if "label" in comparison.images else None
     with _progress_bar(progress, n_images) as advance:
         for index in range(n_images):
             image = np.asarray(comparison.image(index))
             pixels["picture"].append(_b64(picture(image, size, scale=pixel_range)))
-            encoded, scale_a, scale_b = sheet(
-                np.asarray(comparison.segments(index)),
-                comparison.attribution(index, "a"),
-                comparison.attribution(index, "b"),
-                size,
-            )
+            segments = display_labels(np.asarray(comparison.segments(index)), size)
+            plane_a = display_map(comparison.attribution(index, "a"), size)
+            plane_b = display_map(comparison.attribution(index, "b"), size)
+            encoded, scale_a, scale_b = sheet_from_planes(segments, plane_a, plane_b)
             pixels["sheet"].append(_b64(encoded))
             scales["a"].append(scale_a)
             scales["b"].append(scale_b)
+            means.add(
+                plane_a,
+                plane_b,
+                label=None if labels_of is None else int(labels_of[index]),
+                labels=segments,
+                regions=held.get(index, ()),
+            )
             advance(1)
+    mean_info: dict[str, Any] = {}
+    pixels["means"] = {}
+    for key, (stack, count) in means.means().items():
+        encoded, scale = mean_picture(stack)
+        pixels["means"][key] = _b64(encoded)
+        mean_info[key] = {"scale": _number(scale), "n": count}
 
     data = _page_data(comparison, (height, width), size, scales, int(page_size))
+    data["means"] = mean_info
     page_title = title if title is not None else _default_title(comparison)
     context = _template_context(comparison, data, page_title)
     html = _render(context, data, pixels)
@@ -158,6 +185,19 @@ def _check_comparison(comparison: Any) -> None:
         )
     if len(comparison.images) == 0:
         raise InvalidInputError("the comparison has no images; there is nothing to report")
+
+
+def _regions_by_image(regions: Any) -> dict[int, list[tuple[int, int]]]:
+    """Per image, its salient regions as ``(cluster, region)`` pairs."""
+    held: dict[int, list[tuple[int, int]]] = {}
+    for image, cluster, region in zip(
+        regions["image"].tolist(),
+        regions["cluster"].tolist(),
+        regions["region"].tolist(),
+        strict=True,
+    ):
+        held.setdefault(int(image), []).append((int(cluster), int(region)))
+    return held
 
 
 def _image_size(comparison: Any) -> tuple[int, int]:
@@ -268,6 +308,7 @@ def _page_data(
     for position in order.tolist():
         members.setdefault(int(cluster_of[position]), []).append(position)
 
+    names = cluster_labels(comparison)
     cluster_rows = []
     fields = (
         "cluster", "rank", "n_regions", "n_images", "selected_a", "selected_b",
@@ -277,6 +318,7 @@ def _page_data(
     )  # fmt: skip
     for record in clusters.to_dict("records"):
         entry: dict[str, Any] = {name: _number(record.get(name)) for name in fields}
+        entry["name"] = names.get(int(record["cluster"]), f"cluster {int(record['cluster'])}")
         entry["significant"] = bool(record.get("significant", False))
         entry["meaningful"] = bool(record.get("meaningful", False))
         note = record.get("note")
@@ -293,7 +335,9 @@ def _page_data(
             "original": {"height": original[0], "width": original[1]},
             "display": {"height": size[0], "width": size[1]},
             "colors": {"a": COLOR_A, "b": COLOR_B, "neutral": COLOR_NEUTRAL, "both": COLOR_BOTH},
+            "names": {side: model_label(comparison, side) for side in ("a", "b")},
             "metrics": metrics,
+            "n_bins": N_BINS,
             "page_size": page_size,
             "confidence": _number(_interval_level(comparison)),
             "min_effect": _number(settings.get("min_effect")),
@@ -304,6 +348,11 @@ def _page_data(
         "images": image_columns,
         "regions": region_columns,
         "clusters": cluster_rows,
+        # each image's histogram bin per metric (None where the metric is undefined)
+        "bins": {
+            m: [None if b < 0 else int(b) for b in _bins(np.asarray(images[m], np.float64))[0]]
+            for m in metrics
+        },
     }
 
 
@@ -325,7 +374,7 @@ def _exemplars(rows: Sequence[int], image_of: np.ndarray) -> list[int]:
 
 
 def _default_title(comparison: Any) -> str:
-    return f"imacs: A {comparison.model_name('a')} vs B {comparison.model_name('b')}"
+    return f"imacs: {model_label(comparison, 'a')} vs {model_label(comparison, 'b')}"
 
 
 def _text(value: Any) -> str:
@@ -382,7 +431,7 @@ def _overview(comparison: Any) -> dict[str, Any]:
             {
                 "side": side,
                 "letter": side.upper(),
-                "name": comparison.model_name(side),
+                "name": model_label(comparison, side),
                 "details": details,
                 "accuracy": _percent(summary.get(f"accuracy_{side}")),
             }
@@ -435,8 +484,8 @@ def _overview(comparison: Any) -> dict[str, Any]:
         "selection": selection,
         "dataset": data_facts,
         "numbers": [
-            ("accuracy of A", _percent(summary.get("accuracy_a")), "a"),
-            ("accuracy of B", _percent(summary.get("accuracy_b")), "b"),
+            (f"accuracy of {sides[0]['name']}", _percent(summary.get("accuracy_a")), "a"),
+            (f"accuracy of {sides[1]['name']}", _percent(summary.get("accuracy_b")), "b"),
             ("same prediction", _percent(summary.get("agreement")), ""),
             ("salient regions", f"{summary['n_regions']:,}", ""),
             ("clusters", str(summary["n_clusters"]), ""),
@@ -535,6 +584,7 @@ def _cluster_rows(comparison: Any, data: Mapping[str, Any]) -> list[dict[str, An
         rows.append(
             {
                 "cluster": c["cluster"],
+                "name": c["name"],
                 "rank": c["rank"],
                 "significant": c["significant"],
                 "meaningful": c["meaningful"],
@@ -559,11 +609,26 @@ def _cluster_rows(comparison: Any, data: Mapping[str, Any]) -> list[dict[str, An
     return rows
 
 
+def _bins(values: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Each value's histogram bin (-1 where not finite), and the histogram's range.
+
+    The range is 0..1, or -1..1 when some value is negative (or up to the largest value
+    above 1); the top value falls in the last bin. The page lists a bin's images from
+    these same indices, so a bar's count and its list always agree.
+    """
+    finite = np.isfinite(values)
+    low = -1.0 if finite.any() and values[finite].min() < 0 else 0.0
+    high = max(1.0, float(values[finite].max())) if finite.any() else 1.0
+    position = np.where(finite, (np.where(finite, values, low) - low) / (high - low), 0.0)
+    index = np.clip(np.floor(position * N_BINS).astype(np.int64), 0, N_BINS - 1)
+    return np.where(finite, index, -1), low, high
+
+
 def _histogram(values: np.ndarray, name: str) -> dict[str, Any]:
+    index, low, high = _bins(values)
     finite = values[np.isfinite(values)]
-    low = -1.0 if finite.size and finite.min() < 0 else 0.0
-    high = max(1.0, float(finite.max())) if finite.size else 1.0
-    counts, edges = np.histogram(finite, bins=N_BINS, range=(low, high))
+    counts = np.bincount(index[index >= 0], minlength=N_BINS)
+    edges = np.linspace(low, high, N_BINS + 1)
     width, height = 260, 90
     peak = max(int(counts.max()) if counts.size else 0, 1)
     step = width / N_BINS
@@ -572,6 +637,8 @@ def _histogram(values: np.ndarray, name: str) -> dict[str, Any]:
         h = round(height * count / peak, 2)
         bars.append(
             {
+                "bin": k,
+                "count": count,
                 "x": round(k * step, 2),
                 "y": round(height - h, 2),
                 "width": round(step - 1, 2),
@@ -610,8 +677,8 @@ def _agreement(comparison: Any, metrics: Sequence[str]) -> dict[str, Any]:
         n = int(labelled.sum())
         counts = [
             ("both correct", int((ca & cb).sum()), "both"),
-            ("only A correct", int((ca & ~cb).sum()), "a"),
-            ("only B correct", int((~ca & cb).sum()), "b"),
+            (f"only {model_label(comparison, 'a')} correct", int((ca & ~cb).sum()), "a"),
+            (f"only {model_label(comparison, 'b')} correct", int((~ca & cb).sum()), "b"),
             ("both wrong", int((labelled & ~ca & ~cb).sum()), "none"),
         ]
         offset = 0.0
@@ -637,6 +704,75 @@ def _agreement(comparison: Any, metrics: Sequence[str]) -> dict[str, Any]:
     }
 
 
+#: images in the "maps disagree most" list
+N_DISAGREE = 12
+
+
+def _class_label(comparison: Any, label: int) -> str:
+    names = _class_names(comparison)
+    if label < 0:
+        return "unlabelled"
+    return names[label] if names is not None and label < len(names) else str(label)
+
+
+def _class_rows(
+    comparison: Any, names: Mapping[int, str], means: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The per-class view: accuracy, agreement, mean maps and the clusters that carry the
+    class's difference (:func:`imacs.comparison.summaries.class_clusters`)."""
+    carriers = class_clusters(comparison)
+    rows = []
+    for record in class_summary(comparison).to_dict("records"):
+        label = int(record["label"])
+        key = f"class:{label}"
+        rows.append(
+            {
+                "label": label,
+                "name": _class_label(comparison, label),
+                "n_images": int(record["n_images"]),
+                "accuracy_a": _percent(record["accuracy_a"]),
+                "accuracy_b": _percent(record["accuracy_b"]),
+                "agreement": _percent(record["agreement"]),
+                "means": key if key in means else None,
+                "clusters": [
+                    {
+                        "cluster": cluster,
+                        "name": names.get(cluster, f"cluster {cluster}"),
+                        "value": f"{value:+.3f}",
+                        "side": "b" if value > 0 else "a",
+                    }
+                    for cluster, value in carriers.get(label, [])
+                ],
+            }
+        )
+    return rows
+
+
+def _disagree(comparison: Any, metrics: Sequence[str]) -> dict[str, Any]:
+    """The images whose two maps agree least by the first metric, lowest first."""
+    if not metrics:
+        return {"metric": None, "rows": []}
+    metric = metrics[0]
+    images = comparison.images
+    values = np.asarray(images[metric], dtype=np.float64)
+    finite = np.flatnonzero(np.isfinite(values))
+    order = finite[np.lexsort((finite, values[finite]))][:N_DISAGREE]
+    rows = []
+    for index in order.tolist():
+        label = int(images["label"].iloc[index]) if "label" in images else -1
+        rows.append(
+            {
+                "index": index,
+                "name": str(images["name"].iloc[index]),
+                "value": f"{values[index]:.3f}",
+                "label": _class_label(comparison, label),
+                "pred_a": _class_label(comparison, int(images["pred_a"].iloc[index])),
+                "pred_b": _class_label(comparison, int(images["pred_b"].iloc[index])),
+            }
+        )
+    return {"metric": metric, "rows": rows}
+
+
 def _alerts(comparison: Any) -> list[dict[str, str]]:
     """The comparison's alerts as the template shows them, errors first."""
     alerts = [
@@ -651,8 +787,11 @@ def _template_context(comparison: Any, data: Mapping[str, Any], title: str) -> d
         "title": title,
         "alerts": _alerts(comparison),
         "headline": headline(comparison),
-        "name_a": comparison.model_name("a"),
-        "name_b": comparison.model_name("b"),
+        "name_a": data["meta"]["names"]["a"],
+        "name_b": data["meta"]["names"]["b"],
+        "classes": _class_rows(comparison, cluster_labels(comparison), data.get("means", {})),
+        "disagree": _disagree(comparison, data["meta"]["metrics"]),
+        "has_means": "all" in data.get("means", {}),
         "generated": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
         "overview": _overview(comparison),
         "clusters": _cluster_rows(comparison, data),

@@ -113,28 +113,72 @@ def picture(image: np.ndarray, size: tuple[int, int], *, scale: float | None = N
     return lossless if len(lossless) <= PNG_ALLOWANCE * len(lossy) else lossy
 
 
+def display_map(raw: Any, size: tuple[int, int]) -> np.ndarray:
+    """A raw map summed over channels, L1-normalised as scoring does, resized by area."""
+    from imacs.comparison.scoring import normalise_map
+
+    return _resize_float(normalise_map(np.asarray(raw)), size)
+
+
+def map_codes(plane: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:
+    """A map's 8-bit codes around :data:`MAP_ZERO`, and the scale they are relative to.
+
+    ``code = 128 + round(127 * value / scale)``, clipped to 1..255. The ``scale`` is,
+    unless given, the :data:`MAP_PERCENTILE` percentile of ``|value|`` (the maximum
+    when that is zero, 1 for an all-zero map).
+    """
+    if scale is None:
+        magnitude = np.abs(plane)
+        scale = float(np.percentile(magnitude, MAP_PERCENTILE)) or float(magnitude.max()) or 1.0
+    code = np.round(MAP_ZERO + MAP_STEPS * plane / scale)
+    return np.clip(code, MAP_ZERO - MAP_STEPS, MAP_ZERO + MAP_STEPS), scale
+
+
 def map_pixels(map_a: Any, map_b: Any, size: tuple[int, int]) -> tuple[np.ndarray, float, float]:
     """Both raw maps as ``(h, w, 3)`` uint8 codes of ``size``, and each map's scale.
 
     Each map is summed over channels (signed) and L1-normalised, as scoring does, then
-    resized by area. ``code = 128 + round(127 * value / scale)``, clipped to 1..255, in
-    red for A and green for B (blue is 128). Each map's ``scale`` is the
-    :data:`MAP_PERCENTILE` percentile of its ``|value|`` (its maximum when that is zero,
-    1 for an all-zero map), so both keep their full 8-bit resolution, and
-    ``(code - 128) / 127 * scale`` gives the values back to compare them.
+    resized by area (:func:`display_map`) and coded by :func:`map_codes`, in red for A
+    and green for B (blue is 128). Each map has its own scale, so both keep their full
+    8-bit resolution, and ``(code - 128) / 127 * scale`` gives the values back to compare
+    them.
     """
-    from imacs.comparison.scoring import normalise_map
+    return plane_pixels(display_map(map_a, size), display_map(map_b, size))
 
-    codes, scales = [], []
-    for raw in (map_a, map_b):
-        plane = _resize_float(normalise_map(np.asarray(raw)), size)
-        magnitude = np.abs(plane)
-        scale = float(np.percentile(magnitude, MAP_PERCENTILE)) or float(magnitude.max()) or 1.0
-        code = np.round(MAP_ZERO + MAP_STEPS * plane / scale)
-        codes.append(np.clip(code, MAP_ZERO - MAP_STEPS, MAP_ZERO + MAP_STEPS))
-        scales.append(scale)
-    pixels = np.stack([codes[0], codes[1], np.full(size, MAP_ZERO)], axis=-1).astype(np.uint8)
-    return pixels, scales[0], scales[1]
+
+def plane_pixels(plane_a: np.ndarray, plane_b: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """:func:`map_pixels` of two maps already at their display size."""
+    code_a, scale_a = map_codes(plane_a)
+    code_b, scale_b = map_codes(plane_b)
+    pixels = np.stack([code_a, code_b, np.full(plane_a.shape, MAP_ZERO)], axis=-1)
+    return pixels.astype(np.uint8), scale_a, scale_b
+
+
+def mean_picture(stack: np.ndarray) -> tuple[bytes, float]:
+    """A mean-map stack ``(3, h, w)`` (A, B, where a cluster's regions lie) as one PNG.
+
+    Red and green are A's and B's codes at one scale, the larger of the two maps'
+    :data:`MAP_PERCENTILE` percentiles, so that the page can show them side by side and
+    take B - A; blue is the share of images in which the pixel lies in the cluster's
+    regions, 0..255. Returns the PNG and the scale.
+    """
+    magnitude = np.abs(stack[:2])
+    scale = float(np.percentile(magnitude, MAP_PERCENTILE)) or float(magnitude.max()) or 1.0
+    code_a, _ = map_codes(stack[0], scale)
+    code_b, _ = map_codes(stack[1], scale)
+    where = np.clip(np.round(255 * stack[2]), 0, 255)
+    return encode(np.stack([code_a, code_b, where], axis=-1).astype(np.uint8)), scale
+
+
+def display_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An ``(H, W)`` label map resized nearest-neighbour to ``size``, as int32."""
+    from PIL import Image
+
+    values = np.asarray(labels).astype(np.int32)
+    if values.shape != size:
+        resized = Image.fromarray(values).resize((size[1], size[0]), Image.Resampling.NEAREST)
+        values = np.asarray(resized, dtype=np.int32)
+    return values
 
 
 def label_pixels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -142,7 +186,6 @@ def label_pixels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     Label ``l`` becomes the pixel ``(l & 255, l >> 8 & 255, l >> 16 & 255)``.
     """
-    from PIL import Image
 
     array = np.asarray(labels)
     if array.ndim != 2 or array.dtype.kind not in "iu":
@@ -153,10 +196,7 @@ def label_pixels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         raise InvalidInputError(
             f"expected labels in 0 .. {(1 << 24) - 1}; got {array.min()} .. {array.max()}"
         )
-    values = array.astype(np.int32)
-    if values.shape != size:
-        resized = Image.fromarray(values).resize((size[1], size[0]), Image.Resampling.NEAREST)
-        values = np.asarray(resized, dtype=np.int32)
+    values = display_labels(array, size)
     return np.stack([values & 255, (values >> 8) & 255, (values >> 16) & 255], axis=-1).astype(
         np.uint8
     )
@@ -167,4 +207,13 @@ def sheet(
 ) -> tuple[bytes, float, float]:
     """The label map above both maps' codes, as one PNG, and the maps' scales."""
     maps, scale_a, scale_b = map_pixels(map_a, map_b, size)
+    return encode(np.concatenate([label_pixels(labels, size), maps], axis=0)), scale_a, scale_b
+
+
+def sheet_from_planes(
+    labels: np.ndarray, plane_a: np.ndarray, plane_b: np.ndarray
+) -> tuple[bytes, float, float]:
+    """:func:`sheet` of a label map and two maps already at their display size."""
+    maps, scale_a, scale_b = plane_pixels(plane_a, plane_b)
+    size = (int(plane_a.shape[0]), int(plane_a.shape[1]))
     return encode(np.concatenate([label_pixels(labels, size), maps], axis=0)), scale_a, scale_b

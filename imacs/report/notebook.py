@@ -1,8 +1,9 @@
 """How a comparison shows itself in a notebook: a compact HTML summary.
 
-Light on purpose: inline styles and inline SVG bars, nothing read from the store, so it
-works for a comparison loaded from a folder without its images. Every string that comes
-from the comparison (model names, class names, settings) is escaped.
+Light on purpose: inline styles and inline SVG bars. The only things read from the store
+are a few small thumbnails per cluster, and only when the store is there: a comparison
+loaded from a folder without its images shows the same summary without them. Every
+string that comes from the comparison (model names, class names, settings) is escaped.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from imacs.report.headline import headline
+from imacs.report.naming import cluster_labels, model_label
 from imacs.report.style import COLOR_A, COLOR_B, COLOR_NEUTRAL, format_q
 
 if TYPE_CHECKING:
@@ -30,9 +32,12 @@ _NUMBER = "padding:3px 8px;text-align:right;vertical-align:middle;white-space:no
 def summary_html(comparison: Comparison, *, top: int = TOP) -> str:
     """A self-contained HTML summary: both models, agreement and the ``top`` clusters.
 
-    Each cluster row has an inline SVG bar of B - A with its confidence interval, in B's
-    colour where B relies more and A's where A does (unfilled when not significant), the
-    q-value, the support and the class most of its regions come from.
+    Each cluster row has its name in words, thumbnails of its regions (when the store is
+    there; outlined in the colour of the model that puts more attribution on them), an
+    inline SVG bar of B - A with its confidence interval, in B's colour where B relies
+    more and A's where A does (unfilled when not significant), the q-value, the support,
+    each model's accuracy on the cluster's images, what hiding the regions does to each
+    model's probability for its target, and the class most of its regions come from.
     """
     summary = comparison.summary()
     clusters = comparison.clusters.head(top)
@@ -125,7 +130,7 @@ def _models_table(comparison: Comparison, summary: dict[str, Any]) -> str:
         rows.append(
             "<tr>"
             f'<td style="{_CELL}font-weight:600">{_swatch(colour)}{side.upper()}</td>'
-            f'<td style="{_CELL}">{escape(comparison.model_name(side))}</td>'
+            f'<td style="{_CELL}">{escape(model_label(comparison, side))}</td>'
             f'<td style="{_CELL}color:{COLOR_NEUTRAL}">{escape(detail)}</td>'
             f'<td style="{_NUMBER}">accuracy {_percent(summary[f"accuracy_{side}"])}</td>'
             "</tr>"
@@ -144,15 +149,20 @@ def _clusters_table(comparison: Comparison, clusters: Any) -> str:
     ]
     limit = max(bounds, default=0.0) or 1.0
     classes = _main_classes(comparison)
+    names = cluster_labels(comparison)
+    thumbnails = _thumbnails(comparison, clusters) if comparison.has_store else {}
     header = "".join(
         f'<th style="{style}border-bottom:1px solid #ccc">{escape(text)}</th>'
         for text, style in (
             ("rank", _NUMBER),
             ("cluster", _NUMBER),
+            ("name", _CELL),
+            *((("examples", _CELL),) if thumbnails else ()),
             ("B \u2212 A", _CELL),
             ("difference [CI]", _NUMBER),
             ("q", _NUMBER),
             ("regions / images", _NUMBER),
+            ("accuracy A / B", _NUMBER),
             ("hiding: drop A / B", _NUMBER),
             ("main class", _CELL),
         )
@@ -168,11 +178,19 @@ def _clusters_table(comparison: Comparison, clusters: Any) -> str:
             "<tr>"
             f'<td style="{_NUMBER}">{int(row.rank)}</td>'
             f'<td style="{_NUMBER}">{int(row.cluster)}</td>'
-            f'<td style="{_CELL}">{_bar(row, limit)}</td>'
+            f'<td style="{_CELL}">{escape(names.get(int(row.cluster), ""))}</td>'
+            + (
+                f'<td style="{_CELL}white-space:nowrap">{thumbnails.get(int(row.cluster), "")}</td>'
+                if thumbnails
+                else ""
+            )
+            + f'<td style="{_CELL}">{_bar(row, limit)}</td>'
             f'<td style="{_NUMBER}">{difference:+.4f} '
             f"[{float(row.ci_low):+.4f}, {float(row.ci_high):+.4f}]</td>"
             f'<td style="{_NUMBER}{q_style}">{escape(q_text)}</td>'
             f'<td style="{_NUMBER}">{int(row.n_regions)} / {int(row.n_images)}</td>'
+            f'<td style="{_NUMBER}">{_percent(float(getattr(row, "accuracy_a", math.nan)))} / '
+            f"{_percent(float(getattr(row, 'accuracy_b', math.nan)))}</td>"
             f'<td style="{_NUMBER}">{escape(_causal(row))}</td>'
             f'<td style="{_CELL}white-space:nowrap">'
             f"{escape(classes.get(int(row.cluster), ''))}</td>"
@@ -182,6 +200,71 @@ def _clusters_table(comparison: Comparison, clusters: Any) -> str:
         '<table style="border-collapse:collapse;margin-top:4px">'
         f"<thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+#: thumbnails per cluster row, and their side in pixels
+THUMBNAILS = 3
+_THUMB = 40
+
+
+def _thumbnails(comparison: Comparison, clusters: Any) -> dict[int, str]:
+    """Per cluster, inline PNGs of its regions with the most attribution, one per image.
+
+    Each is a square crop around the region, the region outlined in the colour of the
+    model that puts more attribution on it (the report's and the figures' rule).
+    """
+    import base64
+
+    regions = comparison.regions
+    weight = regions["abs_a"] + regions["abs_b"] if "abs_a" in regions else regions["area"]
+    ordered = regions.assign(_weight=-weight).sort_values(["cluster", "_weight", "image"])
+    result = {}
+    for cluster in (int(c) for c in clusters["cluster"]):
+        chosen = ordered[ordered["cluster"] == cluster].drop_duplicates("image").head(THUMBNAILS)
+        images = []
+        for region in chosen.itertuples(index=False):
+            png = _thumbnail_png(comparison, region)
+            source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            images.append(
+                f'<img src="{source}" width="{_THUMB}" height="{_THUMB}" '
+                f'alt="{escape(str(comparison.images["name"].iloc[int(region.image)]))}" '
+                'style="margin-right:2px;vertical-align:middle;image-rendering:pixelated"/>'
+            )
+        result[cluster] = "".join(images)
+    return result
+
+
+def _thumbnail_png(comparison: Comparison, region: Any) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    from imacs.report.images import encode, image_pixels
+    from imacs.report.style import hex_to_rgb
+
+    image = np.asarray(comparison.image(int(region.image)))
+    segments = np.asarray(comparison.segments(int(region.image)))
+    height, width = segments.shape
+    side = min(
+        max(int(region.y1) - int(region.y0), int(region.x1) - int(region.x0)) * 2, height, width
+    )
+    side = max(side, min(8, height, width))
+    top = int(np.clip((int(region.y0) + int(region.y1) - side) // 2, 0, height - side))
+    left = int(np.clip((int(region.x0) + int(region.x1) - side) // 2, 0, width - side))
+    crop = image[top : top + side, left : left + side]
+    pixels = image_pixels(crop, (side, side))
+    zoom = max(1, _THUMB // side)
+    if zoom > 1:
+        pixels = np.asarray(
+            Image.fromarray(pixels).resize((side * zoom, side * zoom), Image.Resampling.NEAREST)
+        )
+    mask = segments[top : top + side, left : left + side] == int(region.region)
+    mask = np.kron(mask, np.ones((zoom, zoom), dtype=bool))
+    padded = np.pad(mask, 1)
+    inside = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    edge = mask & ~inside
+    pixels = pixels.copy()
+    pixels[edge] = hex_to_rgb(difference_colour(float(region.mass_b) - float(region.mass_a)))
+    return encode(pixels)
 
 
 def _causal(row: Any) -> str:

@@ -97,12 +97,17 @@ def test_save_figures_writes_png_and_svg_of_both_figures(
         assert png.size == tuple(expected)
     text = _svg_text(folder / "summary.svg")
     for row in comparison.clusters.itertuples():
-        assert f"cluster {row.cluster} " in text
-        assert f"({row.n_regions} region" in text
-    assert "A relies more (numpy)" in text and "B relies more (numpy)" in text
+        # each tick names the cluster in words, its id and its support
+        assert f"{row.name.split(',')[0]}" in text
+        assert f"cluster {row.cluster}, {row.n_regions} region" in text
+    assert "A relies more (A (numpy))" in text and "B relies more (B (numpy))" in text
     assert "spearman" in text
     top = comparison.clusters.iloc[0]
-    assert f"#1 cluster {top['cluster']}" in _svg_text(folder / "exemplars.svg")
+    exemplars = _svg_text(folder / "exemplars.svg")
+    assert f"cluster {top['cluster']}, B" in exemplars
+    assert top["name"].split()[0] in exemplars
+    # the outline rule is stated on the figure
+    assert "Outline: the model that puts more attribution on the region" in exemplars
 
 
 def test_the_same_comparison_gives_the_same_bytes_and_settings_are_left_alone(

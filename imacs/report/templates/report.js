@@ -32,7 +32,15 @@
     both: rgb(META.colors.both),
     negative: [96, 96, 96],
   };
-  const STROKE = { a: META.colors.a, b: META.colors.b, both: META.colors.both };
+  const NAMES = META.names;
+
+  // One outline rule, in the report and in the figures: a region is outlined in the colour
+  // of the model that puts more attribution on it (B − A > 0: B's colour).
+  function leanColor(row) {
+    const diff = REGIONS.mass_b[row] - REGIONS.mass_a[row];
+    if (diff > 0) return META.colors.b;
+    return diff < 0 ? META.colors.a : META.colors.neutral;
+  }
 
   function fail(error) {
     console.error('imacs report:', error);
@@ -234,10 +242,11 @@
     context.stroke();
   }
 
-  function outlineRegion(context, labels, region, box, zoom, by, width) {
+  function outlineRegion(context, labels, row, box, zoom, width) {
+    const region = REGIONS.region[row];
     const test = (label) => label === region;
     edges(context, labels, box[0], box[1], box[2], box[3], zoom, test, 'rgba(255,255,255,0.85)', width + 2);
-    edges(context, labels, box[0], box[1], box[2], box[3], zoom, test, STROKE[BY[by]], width);
+    edges(context, labels, box[0], box[1], box[2], box[3], zoom, test, leanColor(row), width);
   }
 
   // A region's thumbnail: a square crop around it, the rest of the crop faded.
@@ -263,7 +272,7 @@
         out[o + k] = keep ? rgba[4 * p + k] : 0.25 * rgba[4 * p + k] + 0.75 * 240;
       }
     });
-    outlineRegion(context, labels, region, [x0, y0, x0 + cw, y0 + ch], zoom, REGIONS.by[row], 2);
+    outlineRegion(context, labels, row, [x0, y0, x0 + cw, y0 + ch], zoom, 2);
     canvas.dataset.ready = 'true';
   }
 
@@ -322,7 +331,7 @@
         }
         for (const row of rows) {
           const width = name === 'image' ? 2.5 : 1.5;
-          outlineRegion(context, b.labels, REGIONS.region[row], whole, zoom, REGIONS.by[row], width);
+          outlineRegion(context, b.labels, row, whole, zoom, width);
         }
         if (highlight !== null && highlight !== undefined && name === 'image') {
           const test = (label) => label === REGIONS.region[highlight];
@@ -331,6 +340,232 @@
         }
         canvas.dataset.ready = 'true';
       }
+    });
+  }
+
+  // An image on its own, scaled to fit a square canvas of `size` pixels.
+  async function drawImage(canvas, index, size) {
+    const b = await bundle(index);
+    const zoom = Math.max(1, Math.floor(size / Math.max(W, H)));
+    paint(canvas, 0, 0, W, H, zoom, (p, out, o) => {
+      for (let k = 0; k < 3; k++) out[o + k] = b.rgba[4 * p + k];
+    });
+    canvas.dataset.ready = 'true';
+  }
+
+  // ---------------------------------------------------------------- mean maps
+
+  // The mean maps of a group ("all", "class:<label>", "cluster:<id>"): one PNG, A's codes
+  // in red and B's in green at one scale, and in blue the share of images in which a
+  // pixel lies in the cluster's regions.
+  const means = new Cache(200);
+  function meanCodes(key) {
+    return means.get(key, () => {
+      const encoded = pixelStrings().means[key];
+      if (encoded === undefined) return Promise.reject(new Error(`no mean maps for ${key}`));
+      return readPixels(encoded, H);
+    });
+  }
+
+  async function drawMean(canvas, key, kind) {
+    const codes = await meanCodes(key);
+    const zoom = Math.max(1, Math.floor(160 / Math.max(W, H)));
+    paint(canvas, 0, 0, W, H, zoom, (p, out, o) => {
+      const a = codes[4 * p] - ZERO;
+      const b = codes[4 * p + 1] - ZERO;
+      let t;
+      let tint;
+      if (kind === 'where') {
+        t = codes[4 * p + 2] / 255;
+        tint = [29, 33, 37];
+      } else if (kind === 'diff') {
+        const d = (b - a) / STEPS;
+        t = Math.min(1, Math.abs(d));
+        tint = d > 0 ? COLOR.b : COLOR.a;
+      } else {
+        const code = kind === 'a' ? a : b;
+        t = Math.min(1, Math.abs(code) / STEPS);
+        tint = code >= 0 ? COLOR[kind] : COLOR.negative;
+      }
+      for (let k = 0; k < 3; k++) out[o + k] = 255 * (1 - t) + tint[k] * t;
+    });
+    canvas.dataset.ready = 'true';
+  }
+
+  // Draw canvases once they come near the screen; `draw(canvas)` returns a promise.
+  function lazily(canvases, draw, first) {
+    if (!canvases.length || !('IntersectionObserver' in window)) {
+      const all = Promise.all(canvases.map(draw)).catch(fail);
+      if (first) all.finally(first);
+      return;
+    }
+    let pending = first;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        const jobs = [];
+        for (const entry of entries) {
+          if (!entry.isIntersecting) continue;
+          observer.unobserve(entry.target);
+          jobs.push(draw(entry.target));
+        }
+        const done = Promise.all(jobs).catch(fail);
+        if (pending) {
+          done.finally(pending);
+          pending = null;
+        }
+      },
+      { rootMargin: '200px 0px' },
+    );
+    canvases.forEach((canvas) => observer.observe(canvas));
+  }
+
+  function initMainCanvases() {
+    lazily(Array.from(document.querySelectorAll('#view-main canvas.mean-map')),
+      (c) => drawMean(c, c.dataset.means, c.dataset.kind));
+    lazily(Array.from(document.querySelectorAll('canvas.image-thumb')),
+      (c) => drawImage(c, Number(c.dataset.image), EXEMPLAR));
+  }
+
+  // ---------------------------------------------------------------- search by file name
+
+  const SEARCH_LIMIT = 30;
+  function initSearch() {
+    const input = document.getElementById('search');
+    const box = document.getElementById('search-results');
+    const lowered = IMAGES.name.map((name) => String(name).toLowerCase());
+    function update() {
+      const query = input.value.trim().toLowerCase();
+      if (!query) {
+        box.hidden = true;
+        box.replaceChildren();
+        return;
+      }
+      const hits = [];
+      let total = 0;
+      lowered.forEach((name, index) => {
+        if (!name.includes(query)) return;
+        total++;
+        if (hits.length < SEARCH_LIMIT) hits.push(index);
+      });
+      const links = hits.map((index) => {
+        const link = el('a', { href: '#image/' + index, 'data-testid': 'search-hit', 'data-image': index, title: IMAGES.name[index] },
+          IMAGES.name[index]);
+        link.addEventListener('click', () => {
+          box.hidden = true;
+        });
+        return link;
+      });
+      const count = total === 0
+        ? 'no image name contains this'
+        : total > hits.length ? `${total} images, the first ${hits.length} shown` : `${total} image${total === 1 ? '' : 's'}`;
+      box.replaceChildren(el('div', { class: 'search-count', 'data-testid': 'search-count' }, count), ...links);
+      box.hidden = false;
+    }
+    input.addEventListener('input', update);
+    input.addEventListener('focus', update);
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') {
+        const first = box.querySelector('a');
+        if (first) {
+          location.hash = first.getAttribute('href');
+          box.hidden = true;
+        }
+      } else if (event.key === 'Escape') {
+        input.value = '';
+        update();
+      }
+    });
+    document.addEventListener('click', (event) => {
+      if (!event.target.closest('.search')) box.hidden = true;
+    });
+  }
+
+  // ---------------------------------------------------------------- histogram bins
+
+  const BIN_LIMIT = 300;
+  function initHistograms() {
+    const list = document.getElementById('bin-list');
+    function show(group) {
+      const metric = group.dataset.metric;
+      const bin = Number(group.dataset.bin);
+      for (const other of document.querySelectorAll('.hist-bin.selected')) other.classList.remove('selected');
+      group.classList.add('selected');
+      const bins = DATA.bins[metric] || [];
+      const members = [];
+      bins.forEach((b, index) => {
+        if (b === bin) members.push(index);
+      });
+      members.sort((p, q) => IMAGES[metric][p] - IMAGES[metric][q] || p - q);
+      const items = members.slice(0, BIN_LIMIT).map((index) => el('li', null,
+        el('a', { href: '#image/' + index, 'data-testid': 'bin-image', 'data-image': index, title: IMAGES.name[index] }, IMAGES.name[index]),
+        el('span', { class: 'muted' }, ' ' + fixed(IMAGES[metric][index]))));
+      const title = group.querySelector('title').textContent;
+      const more = members.length > BIN_LIMIT ? ` (the first ${BIN_LIMIT})` : '';
+      list.replaceChildren(
+        el('b', null, metric + ' '), title + more,
+        members.length ? el('ul', null, ...items) : el('div', { class: 'muted' }, 'no images in this bin'),
+      );
+      list.hidden = false;
+    }
+    for (const group of document.querySelectorAll('.hist-bin')) {
+      group.addEventListener('click', () => show(group));
+      group.addEventListener('keydown', (event) => {
+        if (event.key === 'Enter' || event.key === ' ') {
+          event.preventDefault();
+          show(group);
+        }
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- the map over the image
+
+  const overlay = { side: 'a', opacity: 0.65, index: null };
+  function drawOverlay() {
+    const index = overlay.index;
+    if (index === null) return Promise.resolve();
+    return bundle(index).then((b) => {
+      const canvas = document.getElementById('drill-overlay');
+      const zoom = Math.max(1, Math.floor(DRILL / Math.max(W, H)));
+      const side = overlay.side;
+      const alpha = overlay.opacity;
+      const sa = IMAGES.scale_a[index] / STEPS;
+      const sb = IMAGES.scale_b[index] / STEPS;
+      const limit = Math.max(IMAGES.scale_a[index], IMAGES.scale_b[index]);
+      paint(canvas, 0, 0, W, H, zoom, (p, out, o) => {
+        let t;
+        let tint;
+        if (side === 'diff') {
+          const d = ((b.maps[4 * p + 1] - ZERO) * sb - (b.maps[4 * p] - ZERO) * sa) / limit;
+          t = Math.min(1, Math.abs(d));
+          tint = d > 0 ? COLOR.b : COLOR.a;
+        } else {
+          const code = b.maps[4 * p + (side === 'a' ? 0 : 1)] - ZERO;
+          t = Math.min(1, Math.abs(code) / STEPS);
+          tint = code >= 0 ? COLOR[side] : COLOR.negative;
+        }
+        const w = alpha * t;
+        for (let k = 0; k < 3; k++) out[o + k] = b.rgba[4 * p + k] * (1 - w) + tint[k] * w;
+      });
+      canvas.dataset.side = side;
+      canvas.dataset.opacity = String(Math.round(100 * alpha));
+      canvas.dataset.ready = 'true';
+    });
+  }
+
+  function initOverlay() {
+    for (const radio of document.querySelectorAll('input[name=overlay]')) {
+      radio.addEventListener('change', () => {
+        if (!radio.checked) return;
+        overlay.side = radio.value;
+        drawOverlay().catch(fail);
+      });
+    }
+    const slider = document.getElementById('overlay-opacity');
+    overlay.opacity = Number(slider.value) / 100;
+    slider.addEventListener('input', () => {
+      overlay.opacity = Number(slider.value) / 100;
+      drawOverlay().catch(fail);
     });
   }
 
@@ -357,30 +592,11 @@
       });
     }
     const canvases = Array.from(document.querySelectorAll('canvas.exemplar'));
-    if (!canvases.length || !('IntersectionObserver' in window)) {
-      Promise.all(canvases.map((c) => drawRegion(c, Number(c.dataset.region), EXEMPLAR)))
-        .catch(fail)
-        .finally(markListReady);
+    if (!canvases.length) {
+      markListReady();
       return;
     }
-    let first = true;
-    const observer = new IntersectionObserver(
-      (entries) => {
-        const jobs = [];
-        for (const entry of entries) {
-          if (!entry.isIntersecting) continue;
-          observer.unobserve(entry.target);
-          jobs.push(drawRegion(entry.target, Number(entry.target.dataset.region), EXEMPLAR));
-        }
-        const done = Promise.all(jobs).catch(fail);
-        if (first) {
-          first = false;
-          done.finally(markListReady);
-        }
-      },
-      { rootMargin: '200px 0px' },
-    );
-    canvases.forEach((canvas) => observer.observe(canvas));
+    lazily(canvases, (c) => drawRegion(c, Number(c.dataset.region), EXEMPLAR), markListReady);
   }
 
   // ---------------------------------------------------------------- a cluster's regions
@@ -589,8 +805,8 @@
     }
     const title = document.getElementById('cluster-title');
     put(title,
-      `Cluster ${id} `,
-      el('span', { class: 'muted' }, `rank ${cluster.rank} of ${CLUSTERS.length}`),
+      el('span', { 'data-testid': 'cluster-title-name' }, cluster.name),
+      el('span', { class: 'muted' }, ` · cluster ${id} · rank ${cluster.rank} of ${CLUSTERS.length}`),
       cluster.meaningful ? el('span', { class: 'star', title: 'significant and meaningful' }, ' ★') : null,
     );
     const confidence = +(100 * (META.confidence || 0.95)).toPrecision(4);
@@ -610,8 +826,26 @@
       fact('accuracy', `A ${percent(cluster.accuracy_a)} · B ${percent(cluster.accuracy_b)}`),
       cluster.note ? el('span', { class: 'fact muted' }, cluster.note) : null,
     );
-    setWhere(`Cluster ${id} · rank ${cluster.rank}`);
+    setWhere(`${cluster.name} · rank ${cluster.rank}`);
+    showClusterMeans(id);
     renderTiles();
+  }
+
+  function showClusterMeans(id) {
+    const key = 'cluster:' + id;
+    const info = (DATA.means || {})[key];
+    const box = document.querySelector('[data-testid=cluster-means]');
+    box.hidden = !info;
+    if (!info) return;
+    document.getElementById('cluster-means-note').textContent =
+      `Mean maps over the ${info.n} images that hold this cluster's regions, A, B and B − A ` +
+      'on one scale, and in how many of them each pixel lies in one of the regions (darker: more).';
+    box.dataset.ready = 'false';
+    const jobs = ['a', 'b', 'diff', 'where'].map((kind) =>
+      drawMean(document.getElementById('cluster-mean-' + kind), key, kind));
+    Promise.all(jobs).catch(fail).finally(() => {
+      box.dataset.ready = 'true';
+    });
   }
 
   for (const key of Object.keys(selects)) {
@@ -637,7 +871,7 @@
     const from = params.get('cluster');
     const crumbs = [el('a', { href: '#clusters' }, '← all clusters')];
     if (from !== null && clusterById.has(Number(from))) {
-      crumbs.push(' · ', el('a', { href: '#cluster/' + from }, `← cluster ${from}`));
+      crumbs.push(' · ', el('a', { href: '#cluster/' + from }, `← ${clusterById.get(Number(from)).name}`));
     }
     document.getElementById('image-crumbs').replaceChildren(...crumbs);
     document.getElementById('image-title').replaceChildren(
@@ -646,8 +880,8 @@
       el('span', { class: 'muted' }, ` · #${index}`),
     );
     const header = el('tr', null, el('th', null, ''),
-      el('th', null, el('span', { class: 'chip chip-a' }, 'A')),
-      el('th', null, el('span', { class: 'chip chip-b' }, 'B')));
+      el('th', null, el('span', { class: 'chip chip-a' }, 'A'), ' ', NAMES.a),
+      el('th', null, el('span', { class: 'chip chip-b' }, 'B'), ' ', NAMES.b));
     document.getElementById('image-facts').replaceChildren(
       row('label', el('td', { colspan: 2, 'data-testid': 'image-label' }, className(IMAGES.label[index]))),
       header,
@@ -675,8 +909,8 @@
       const diff = REGIONS.mass_b[r] - REGIONS.mass_a[r];
       const tr = el('tr', { 'data-region': REGIONS.region[r] },
         el('td', { class: 'num' }, String(REGIONS.region[r])),
-        el('td', null, el('a', { href: '#cluster/' + REGIONS.cluster[r] }, `cluster ${REGIONS.cluster[r]}`),
-          cluster ? el('span', { class: 'muted' }, ` (rank ${cluster.rank})`) : null),
+        el('td', null, el('a', { href: '#cluster/' + REGIONS.cluster[r] }, cluster ? cluster.name : `cluster ${REGIONS.cluster[r]}`),
+          cluster ? el('span', { class: 'muted' }, ` (cluster ${cluster.cluster}, rank ${cluster.rank})`) : null),
         el('td', null, el('span', { class: 'chip chip-' + BY[REGIONS.by[r]] }, BY_TEXT[REGIONS.by[r]])),
         el('td', { class: 'num' }, String(REGIONS.area[r])),
         el('td', { class: 'num' }, fixed(REGIONS.mass_a[r])),
@@ -698,7 +932,8 @@
     const view = document.getElementById('view-image');
     view.dataset.ready = 'false';
     for (const canvas of view.querySelectorAll('canvas')) canvas.dataset.ready = 'false';
-    drawDrill(index, null)
+    overlay.index = index;
+    Promise.all([drawDrill(index, null), drawOverlay()])
       .catch(fail)
       .finally(() => {
         view.dataset.ready = 'true';
@@ -765,6 +1000,10 @@
   }
 
   window.addEventListener('hashchange', route);
+  initSearch();
+  initHistograms();
+  initOverlay();
+  initMainCanvases();
   initClusterList();
   route();
 })();
