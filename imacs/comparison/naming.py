@@ -182,7 +182,7 @@ def cluster_names(
             spread.loc[cluster, "centre_x"],
         )
         names[cluster] = " ".join(w for w in words if w) + ", " + position
-    return _distinct(names, list(names), medians)
+    return _distinct(names, list(names), medians, table)
 
 
 def _size(share: float) -> str:
@@ -241,14 +241,20 @@ def _position(y: float, x: float, spread_y: float, spread_x: float) -> str:
     return "centre"
 
 
-def _distinct(names: dict[int, str], order: list[int], medians: Any) -> dict[int, str]:
-    """Refine names shared by several clusters, so that every cluster's name is its own."""
+def _distinct(
+    names: dict[int, str], order: list[int], medians: Any, regions: Any
+) -> dict[int, str]:
+    """Refine names shared by several clusters, so that every cluster's name is its own.
+
+    The descriptor used is the one on which the clusters' medians lie furthest apart, in
+    units of its spread over all salient regions.
+    """
     groups: dict[str, list[int]] = {}
     for cluster in order:
         groups.setdefault(names[cluster], []).append(cluster)
     result = dict(names)
     columns = [c for c in _COMPARATIVES if c in medians.columns]
-    scale = medians[columns].std(ddof=0).replace(0.0, 1.0)
+    scale = regions[columns].std(ddof=0).replace(0.0, 1.0)
     for name, members in groups.items():
         if len(members) < 2:
             continue

@@ -383,6 +383,266 @@ def test_hostile_names_are_shown_as_text_and_never_run(
         page.close()
 
 
+# -- the views a reader uses to find their way: one test per view -------------------------
+
+#: JS: a cheap digest of a canvas's pixels, to tell two drawings apart
+DIGEST = """(node) => {
+  const data = node.getContext('2d').getImageData(0, 0, node.width, node.height).data;
+  let hash = 0;
+  for (let i = 0; i < data.length; i++) hash = (hash * 31 + data[i]) | 0;
+  return hash;
+}"""
+
+
+@pytest.fixture(scope="module")
+def named_report(report_comparison: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The planted comparison's report with both models named."""
+    import dataclasses
+
+    from imacs.report.html import write_report
+
+    models = {
+        "a": {**report_comparison.models["a"], "name": "clean-numpy"},
+        "b": {**report_comparison.models["b"], "name": "shortcut-numpy"},
+    }
+    named = dataclasses.replace(report_comparison, models=models)
+    path = tmp_path_factory.mktemp("named-report") / "report.html"
+    return write_report(named, path, progress=False, page_size=12)
+
+
+def test_clusters_are_named_in_words_and_models_by_their_names(
+    browser: Any, report_comparison: Any, named_report: Path
+) -> None:
+    clusters = report_comparison.clusters
+    names = clusters["name"].tolist()
+    assert len(set(names)) == len(names)  # distinct
+    watch = PageWatch(browser, named_report)
+    page = watch.open()
+    try:
+        assert page.title() == "imacs: clean-numpy vs shortcut-numpy"
+        legend = page.get_by_test_id("legend").inner_text()
+        assert "A: clean-numpy" in legend and "B: shortcut-numpy" in legend
+        assert "outline: who relies more" in page.get_by_test_id("outline-legend").inner_text()
+        overview = page.get_by_test_id("overview").inner_text()
+        assert "accuracy of clean-numpy" in overview and "accuracy of shortcut-numpy" in overview
+        shown = page.get_by_test_id("cluster-name").all_inner_texts()
+        assert shown == names
+        # the headline speaks of the top cluster by its name
+        assert f"the {names[0]} regions" in page.get_by_test_id("headline").inner_text()
+        page.get_by_test_id("cluster-row").first.click()
+        page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+        assert page.get_by_test_id("cluster-title-name").inner_text() == names[0]
+        page.get_by_test_id("region-tile").first.click()
+        page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        text = page.get_by_test_id("image-view").inner_text()
+        assert names[0] in text and "clean-numpy" in text and "shortcut-numpy" in text
+        watch.assert_clean()
+    finally:
+        watch.page.close()
+
+
+def test_the_per_class_view_shows_accuracy_agreement_and_the_clusters_behind_each_class(
+    browser: Any, report_comparison: Any, report_file: Path
+) -> None:
+    from imacs.comparison.summaries import class_clusters, class_summary
+
+    table = class_summary(report_comparison)
+    carriers = class_clusters(report_comparison)
+    watch = PageWatch(browser, report_file)
+    page = watch.open("#classes")
+    try:
+        rows = page.get_by_test_id("class-row")
+        assert rows.count() == len(table)
+        for k, record in enumerate(table.to_dict("records")):
+            row = rows.nth(k)
+            assert row.get_attribute("data-label") == str(record["label"])
+            assert row.locator("td.class-name").inner_text() == f"digit {record['label']}"
+            accuracy = row.get_by_test_id("class-accuracy-a").inner_text()
+            assert accuracy == f"{100 * record['accuracy_a']:.1f}%"
+            agreement = row.get_by_test_id("class-agreement").inner_text()
+            assert agreement == f"{100 * record['agreement']:.1f}%"
+            links = row.get_by_test_id("class-cluster")
+            expected = [c for c, _ in carriers.get(record["label"], [])]
+            assert [
+                int(h.split("/")[1]) for h in links.evaluate_all("a => a.map(x => x.hash)")
+            ] == expected
+        # the class's mean maps are drawn once they are on screen
+        first = rows.first.locator("canvas.mean-map").first
+        first.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=class-row] canvas').dataset.ready"
+        )
+        assert first.evaluate(DRAWN)
+        # a cluster behind the class opens its page
+        link = rows.first.get_by_test_id("class-cluster").first
+        cluster = link.get_attribute("href")
+        link.click()
+        page.wait_for_selector("[data-testid=cluster-view][data-ready=true]")
+        assert page.evaluate("location.hash") == cluster
+        watch.assert_clean()
+    finally:
+        watch.page.close()
+
+
+def test_mean_maps_are_drawn_for_the_dataset_and_for_a_cluster(
+    browser: Any, report_comparison: Any, report_file: Path
+) -> None:
+    watch = PageWatch(browser, report_file)
+    page = watch.open("#means")
+    try:
+        for kind in ("a", "b", "diff"):
+            canvas = page.get_by_test_id(f"mean-all-{kind}")
+            canvas.scroll_into_view_if_needed()
+            page.wait_for_selector(f"[data-testid=mean-all-{kind}][data-ready=true]")
+            assert canvas.evaluate(DRAWN), kind
+        # B, the shortcut model, looks at the top-left patch: its mean map is darkest there
+        corner_vs_centre = page.get_by_test_id("mean-all-b").evaluate(
+            """(node) => {
+              const c = node.getContext('2d');
+              const at = (x, y) => {
+                const d = c.getImageData(x * node.width, y * node.height, 1, 1).data;
+                return d[0] + d[1] + d[2];
+              };
+              return [at(0.08, 0.08), at(0.5, 0.5)];
+            }"""
+        )
+        assert corner_vs_centre[0] < corner_vs_centre[1]
+        top = int(report_comparison.clusters["cluster"].iloc[0])
+        page.evaluate(f"location.hash = '#cluster/{top}'")
+        page.wait_for_selector("[data-testid=cluster-means][data-ready=true]")
+        for kind in ("a", "b", "diff", "where"):
+            assert drawn(page, f"#cluster-mean-{kind}"), kind
+        n_images = int(report_comparison.clusters["n_images"].iloc[0])
+        assert f"over the {n_images} images" in page.locator("#cluster-means-note").inner_text()
+        watch.assert_clean()
+    finally:
+        watch.page.close()
+
+
+def test_images_are_found_by_file_name(
+    browser: Any, report_comparison: Any, report_file: Path
+) -> None:
+    names = report_comparison.images["name"].tolist()
+    query = names[5][2:]  # part of a name
+    expected = [k for k, name in enumerate(names) if query.lower() in name.lower()]
+    watch = PageWatch(browser, report_file)
+    page = watch.open()
+    try:
+        search = page.get_by_test_id("search")
+        search.fill(query.upper())  # case does not matter
+        hits = page.get_by_test_id("search-hit")
+        assert [int(h) for h in hits.evaluate_all("a => a.map(x => x.dataset.image)")] == expected
+        hits.first.click()
+        page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        assert page.get_by_test_id("image-name").inner_text() == names[expected[0]]
+        assert page.get_by_test_id("search-results").is_hidden()
+        search.fill("no such file")
+        assert "no image name" in page.get_by_test_id("search-count").inner_text()
+        assert hits.count() == 0
+        # Enter opens the first match
+        search.fill(names[7])
+        search.press("Enter")
+        page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        assert page.evaluate("location.hash") == "#image/7"
+        watch.assert_clean()
+    finally:
+        watch.page.close()
+
+
+def test_a_histogram_bin_lists_its_images_and_the_most_disagreeing_maps_come_first(
+    browser: Any, report_comparison: Any, report_file: Path
+) -> None:
+    import numpy as np
+
+    images = report_comparison.images
+    metric = report_comparison.settings["metrics"][0]
+    values = images[metric].to_numpy(dtype=float)
+    watch = PageWatch(browser, report_file)
+    page = watch.open("#agreement")
+    try:
+        bins = page.locator(f"[data-testid=hist-bin][data-metric={metric}]")
+        counts = [int(c) for c in bins.evaluate_all("g => g.map(x => x.dataset.count)")]
+        assert sum(counts) == int(np.isfinite(values).sum())
+        fullest = int(np.argmax(counts))
+        bins.nth(fullest).click()
+        listed = page.get_by_test_id("bin-images").get_by_test_id("bin-image")
+        assert listed.count() == counts[fullest]
+        indices = [int(i) for i in listed.evaluate_all("a => a.map(x => x.dataset.image)")]
+        low = -1.0 if np.nanmin(values) < 0 else 0.0
+        width = (max(1.0, np.nanmax(values)) - low) / len(counts)
+        for index in indices:
+            assert low + fullest * width - 1e-9 <= values[index] <= low + (fullest + 1) * width
+        # the bin's images open their page
+        listed.first.click()
+        page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        assert page.evaluate("location.hash") == f"#image/{indices[0]}"
+        page.go_back()
+        page.get_by_test_id("overview").wait_for(state="visible")
+
+        rows = page.get_by_test_id("disagree-row")
+        shown = [int(i) for i in rows.evaluate_all("r => r.map(x => x.dataset.image)")]
+        finite = np.flatnonzero(np.isfinite(values))
+        lowest = finite[np.lexsort((finite, values[finite]))][: len(shown)].tolist()
+        assert shown == lowest and len(shown) >= 10
+        rows.first.locator("canvas").scroll_into_view_if_needed()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=disagree-row] canvas').dataset.ready"
+        )
+        assert rows.first.locator("canvas").evaluate(DRAWN)
+        watch.assert_clean()
+    finally:
+        watch.page.close()
+
+
+def test_the_image_page_overlays_either_map_on_the_image(browser: Any, report_file: Path) -> None:
+    watch = PageWatch(browser, report_file)
+    page = watch.open("#image/3")
+    try:
+        page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        overlay = page.get_by_test_id("drill-overlay")
+        assert overlay.get_attribute("data-side") == "a"
+        assert overlay.evaluate(DRAWN)
+        seen = {"a": overlay.evaluate(DIGEST)}
+        for side in ("b", "diff"):
+            page.get_by_test_id(f"overlay-{side}").check()
+            page.wait_for_selector(f"[data-testid=drill-overlay][data-side={side}]")
+            seen[side] = overlay.evaluate(DIGEST)
+        assert len(set(seen.values())) == 3  # three different pictures
+        # opacity 0 shows the image alone, whichever map is chosen
+        page.get_by_test_id("overlay-opacity").fill("0")
+        page.wait_for_selector("[data-testid=drill-overlay][data-opacity='0']")
+        bare = overlay.evaluate(DIGEST)
+        page.get_by_test_id("overlay-a").check()
+        page.wait_for_selector("[data-testid=drill-overlay][data-side=a]")
+        assert overlay.evaluate(DIGEST) == bare
+        # the choice stays when the reader moves to another image
+        page.get_by_test_id("overlay-opacity").fill("100")
+        page.evaluate("location.hash = '#image/4'")
+        page.wait_for_selector("[data-testid=image-view][data-ready=true]")
+        assert overlay.get_attribute("data-opacity") == "100"
+        watch.assert_clean()
+    finally:
+        watch.page.close()
+
+
+def test_hostile_file_names_are_searched_and_listed_as_text(
+    browser: Any, hostile_report: Path, hostile: Any
+) -> None:
+    watch = PageWatch(browser, hostile_report)
+    page = watch.open()
+    try:
+        page.get_by_test_id("search").fill("onerror")
+        hits = page.get_by_test_id("search-hit")
+        assert hits.count() == 12  # the odd ones of 24
+        assert hits.first.inner_text() == hostile.file_name(1)
+        page.locator("[data-testid=hist-bin][data-count]:not([data-count='0'])").first.click()
+        assert page.get_by_test_id("bin-image").count() >= 1
+        assert page.locator("img").count() == 0
+        watch.assert_clean()
+    finally:
+        watch.page.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Save a screenshot of an imacs report.")
     parser.add_argument("report", type=Path)
