@@ -54,10 +54,7 @@ def _rewrites(command: str) -> list[Rewrite]:
         (re.compile(r"pass labels=,"), "pass --labels,"),
         (re.compile(r"\blabels= was passed"), "--labels was given"),
         (re.compile(r"\btargets='(\w+)'"), r"--targets \1"),
-        (
-            re.compile(r"convert the images to one colour mode \(e\.g\. all RGB\)"),
-            "pass --convert-grayscale to give grey images three channels",
-        ),
+        (re.compile(r"convert_grayscale=True"), "--convert-grayscale"),
         (
             re.compile(r"convert the images \(e\.g\. grey to RGB with np\.repeat\([^)]*\)\)"),
             "pass --convert-grayscale to give grey images three channels",

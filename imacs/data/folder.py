@@ -181,6 +181,12 @@ def read_image_folder(
             f"none of the {len(paths)} image files under {str(root)!r} could be read"
         )
     shapes = sorted({a.shape for a in arrays})
+    if len({shape[:2] for shape in shapes}) == 1 and len(shapes) > 1:
+        raise InvalidInputError(
+            f"the images under {str(root)!r} mix grey and colour files ({len(shapes)} channel "
+            f"counts: {', '.join(map(str, shapes))}); pass convert_grayscale=True to give grey "
+            "images three channels, as a model takes one number of channels"
+        )
     if len(shapes) > 1:
         raise InvalidInputError(
             f"the images under {str(root)!r} have {len(shapes)} different shapes "

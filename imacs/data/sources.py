@@ -377,8 +377,8 @@ class _StreamedSource(DataSource):
             other, other_shape = chunk.names[0], chunk.images.shape[1:]
             if shape[:2] == other_shape[:2]:  # same size, different channel counts
                 advice = (
-                    "convert the images to one colour mode (e.g. all RGB); a model takes one "
-                    "number of channels"
+                    "pass convert_grayscale=True to give grey images three channels, or "
+                    "convert the images to one colour mode; a model takes one number of channels"
                 )
             else:
                 advice = (
