@@ -152,8 +152,8 @@ def run_demo(
             store=store,
             progress=progress,
         )
-    comparison.models["a"].update(name=NAME_A, training_data="digits, random patch shade")
-    comparison.models["b"].update(name=NAME_B, training_data="digits, patch shade = label")
+    comparison.models["a"].update(training_data="digits, random patch shade")
+    comparison.models["b"].update(training_data="digits, patch shade = label")
 
     # saving shows its own progress bar while the report encodes the images
     with steps.step("Writing the tables and the report", spinner=False) as step:
@@ -185,7 +185,8 @@ def _train(
         model_a = imacs.load_model(
             train_torch_cnn(
                 clean.images, clean.labels, seed=seed, epochs=epochs, on_epoch=step.advance
-            )
+            ),
+            name=NAME_A,
         )
         step.done(
             f"Trained A, {NAME_A}: {epochs} epochs on digits with random patch shades; "
@@ -196,7 +197,8 @@ def _train(
         model_b = imacs.load_model(
             train_keras_cnn(
                 shortcut.images, shortcut.labels, seed=seed, epochs=epochs, on_epoch=step.advance
-            )
+            ),
+            name=NAME_B,
         )
         step.done(
             f"Trained B, {NAME_B}: {epochs} epochs on digits whose patch shade is the label; "

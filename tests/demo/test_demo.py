@@ -26,7 +26,8 @@ def test_the_demo_writes_the_tables_and_says_where_the_report_is(
         assert (out / f"{table}.csv").is_file() and (out / f"{table}.json").is_file()
     assert (out / "report.html").is_file()
     assert f"report: {out / 'report.html'}" in process.stdout
-    assert "Trained A, clean-torch" in process.stdout
+    assert "Trained A, clean-torch" in process.stderr  # the steps are progress, on stderr
+    assert "Trained A" not in process.stdout
     assert f"Comparison of {run.N_TEST} images" in process.stdout  # the summary
 
 
