@@ -257,7 +257,7 @@ def _preprocessing_options(suffix: str = "", who: str = "the model") -> Callable
                 f"--{flag}{suffix}",
                 f"{flag}{dest}",
                 default=None,
-                metavar="FLOAT" if flag == "scale" else "FLOATS",
+                metavar="NUMBER" if flag == "scale" else "NUMBERS",
                 help=help_text,
             )(command)
         return command
@@ -374,7 +374,7 @@ def _result(path: Path, lines: list[str]) -> None:
     "--data",
     default=None,
     type=click.Path(exists=True, file_okay=False),
-    help="Folder of images (sub-folders per class give labels).",
+    help="Folder of images (sub-folders per class give labels). Required.",
 )
 @_renamed("--images", "--data", "data", type=click.Path(exists=True, file_okay=False))
 @click.option(
