@@ -15,6 +15,8 @@ import numpy as np
 
 #: a cluster's contribution to a class's difference smaller than this is not listed
 MIN_CONTRIBUTION = 1e-3
+#: the report keeps mean maps per class only for datasets with at most this many classes
+MAX_CLASS_MEANS = 100
 
 
 def class_summary(comparison: Any) -> Any:
@@ -90,11 +92,14 @@ class MeanMaps:
     Feed it one image at a time with :meth:`add`; the maps must share one size (the
     report adds them at its display size). Per cluster, the mean is over the images that
     hold at least one of the cluster's salient regions, and ``where`` counts, per pixel,
-    in how many of them the pixel lies in one of those regions.
+    in how many of them the pixel lies in one of those regions. With ``per_class=False``
+    no class is kept: a dataset of a thousand classes would otherwise hold a thousand
+    pairs of sums.
     """
 
-    def __init__(self, size: tuple[int, int]):
+    def __init__(self, size: tuple[int, int], *, per_class: bool = True):
         self.size = size
+        self.per_class = per_class
         self.sums: dict[str, np.ndarray] = {}
         self.counts: dict[str, int] = {}
 
@@ -119,9 +124,9 @@ class MeanMaps:
         ``regions`` are ``(cluster, region)`` pairs; ``labels`` is the image's label map
         at the maps' size, which places them.
         """
-        pair = np.stack([map_a, map_b, np.zeros(self.size)])
+        pair = np.stack([map_a, map_b])
         self._add("all", pair)
-        if label is not None and label >= 0:
+        if self.per_class and label is not None and label >= 0:
             self._add(f"class:{int(label)}", pair)
         by_cluster: dict[int, list[int]] = {}
         for cluster, region in regions:
@@ -132,11 +137,15 @@ class MeanMaps:
 
     def means(self) -> dict[str, tuple[np.ndarray, int]]:
         """Per key (``"all"``, ``"class:<label>"``, ``"cluster:<id>"``), the mean
-        ``(3, h, w)`` stack (A, B, and for a cluster where its regions lie) and its
-        number of images."""
-        return {
-            key: (total / self.counts[key], self.counts[key]) for key, total in self.sums.items()
-        }
+        ``(3, h, w)`` stack (A, B, and for a cluster where its regions lie, zeros for the
+        others) and its number of images."""
+        means = {}
+        for key, total in self.sums.items():
+            mean = total / self.counts[key]
+            if len(mean) == 2:
+                mean = np.concatenate([mean, np.zeros((1, *self.size))])
+            means[key] = (mean, self.counts[key])
+        return means
 
 
 def mean_maps(comparison: Any, size: tuple[int, int] | None = None) -> dict[str, Any]:

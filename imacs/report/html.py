@@ -32,7 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from imacs.comparison.summaries import MeanMaps, class_clusters, class_summary
+from imacs.comparison.summaries import (
+    MAX_CLASS_MEANS,
+    MeanMaps,
+    class_clusters,
+    class_summary,
+)
 from imacs.errors import InvalidInputError
 from imacs.report.headline import headline
 from imacs.report.images import (
@@ -111,9 +116,10 @@ def write_report(
     size = display_size(height, width, int(max_side))
     pixels: dict[str, Any] = {"picture": [], "sheet": []}
     scales: dict[str, list[float]] = {"a": [], "b": []}
-    means = MeanMaps(size)
-    held = _regions_by_image(comparison.regions)
     labels_of = comparison.images["label"].tolist() if "label" in comparison.images else None
+    n_classes = len({label for label in labels_of or [] if label >= 0})
+    means = MeanMaps(size, per_class=n_classes <= MAX_CLASS_MEANS)
+    held = _regions_by_image(comparison.regions)
     with _progress_bar(progress, n_images) as advance:
         for index in range(n_images):
             image = np.asarray(comparison.image(index))
