@@ -252,3 +252,15 @@ def test_errors_name_the_command_line_options(
     assert status in (1, 2), err
     assert says in err
     assert not_said not in err
+
+
+def test_load_model_names_a_copy_of_an_adapter() -> None:
+    from cli_runs import linear_model
+
+    adapter = linear_model()
+    named = imacs.load_model(adapter, name=" old-net ")
+    assert named.describe()["name"] == "old-net" and named.model_name == "old-net"
+    assert "name" not in adapter.describe()  # the caller's adapter is left as it was
+    assert named.fingerprint() == adapter.fingerprint()  # a name does not change results
+    with pytest.raises(imacs.errors.InvalidInputError, match="name to be a non-empty string"):
+        imacs.load_model(adapter, name="")
