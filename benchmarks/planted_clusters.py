@@ -10,6 +10,14 @@ recipe and data, another weight seed):
   (``imacs.demo.watermark``), with a 9x9 watermark on exactly B's gravel images; A and
   the twin in PyTorch, B in Keras.
 
+The chosen defaults are also checked on four more sets: the digits with A in PyTorch and
+B in Keras and the other way round (the twin in A's framework), the textures with A in
+Keras and B in PyTorch, and the textures at 224x224 pixels (watermark 63x63)::
+
+    .venv/bin/python benchmarks/planted_clusters.py --defaults \\
+        --sets "digits torch-keras" "digits keras-torch" "textures keras-torch"
+    .venv/bin/python benchmarks/planted_clusters.py --defaults --sets "textures 224px" --seeds 3
+
 For every seed and every candidate setting, compares A with B and A with the twin on
 200 held-out images (planted feature on every digit, on a random half of the textures;
 IG with 16 steps) and records the top cluster's coverage of the planted pixels among
@@ -42,6 +50,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -158,17 +167,30 @@ def _cached_keras(path: Path, train: Callable[[], Any]) -> Any:
     return model
 
 
-def digits_set(seed: int, cache: Path) -> PlantedSet:
+def _trained(framework: str, path: Path, **kwargs: Any) -> Any:
+    """A model of the demo's shape in ``framework``, trained by ``train`` or read from ``path``."""
+    from imacs.demo.models import train_keras_cnn, train_torch_cnn
+
+    if framework == "torch":
+        return _cached_torch(path.with_suffix(".pt"), lambda: train_torch_cnn(**kwargs))
+    return _cached_keras(path.with_suffix(".keras"), lambda: train_keras_cnn(**kwargs))
+
+
+def digits_set(seed: int, cache: Path, a: str = "torch", b: str = "torch") -> PlantedSet:
+    """The demo's digits; A and its twin in framework ``a``, B in ``b``."""
     from imacs.demo.data import PATCH, shortcut_digits, split_indices
-    from imacs.demo.models import train_torch_cnn
 
     train, test = split_indices()
 
-    def model(shortcut: bool, model_seed: int) -> Any:
+    def model(framework: str, shortcut: bool, model_seed: int) -> Any:
         data = shortcut_digits(train, shortcut=shortcut, seed=seed)
-        name = f"digits-{'shortcut' if shortcut else 'clean'}-{seed}-{model_seed}.pt"
-        return _cached_torch(
-            cache / name, lambda: train_torch_cnn(data.images, data.labels, seed=model_seed)
+        name = f"digits-{'shortcut' if shortcut else 'clean'}-{seed}-{model_seed}"
+        return _trained(
+            framework,
+            cache / name,
+            images=data.images,
+            labels=data.labels,
+            seed=model_seed,
         )
 
     data = shortcut_digits(test[:N_TEST], shortcut=False, seed=1000 + seed)
@@ -178,45 +200,56 @@ def digits_set(seed: int, cache: Path) -> PlantedSet:
         data.images,
         data.labels,
         mask,
-        model(False, seed),
-        model(True, seed),
-        model(False, seed + 100),
+        model(a, False, seed),
+        model(b, True, seed),
+        model(a, False, seed + 100),
     )
 
 
-def textures_set(seed: int, cache: Path) -> PlantedSet:
-    from imacs.demo.models import train_keras_cnn, train_torch_cnn
+def textures_set(
+    seed: int, cache: Path, a: str = "torch", b: str = "keras", size: int = 32
+) -> PlantedSet:
+    """The watermarked textures at ``size`` pixels; A and its twin in ``a``, B in ``b``."""
     from imacs.demo.watermark import watermark_mask, watermarked_textures
 
-    clean = watermarked_textures(N_TRAIN_TEXTURES, seed=seed)
-    shortcut = watermarked_textures(N_TRAIN_TEXTURES, shortcut_class=2, seed=seed)
+    clean = watermarked_textures(N_TRAIN_TEXTURES, seed=seed, size=size)
+    shortcut = watermarked_textures(N_TRAIN_TEXTURES, shortcut_class=2, seed=seed, size=size)
+    recipe = f"{N_TRAIN_TEXTURES}x{EPOCHS_TEXTURES}" + ("" if size == 32 else f"-{size}px")
 
-    recipe = f"{N_TRAIN_TEXTURES}x{EPOCHS_TEXTURES}"
-
-    def torch_model(model_seed: int) -> Any:
-        return _cached_torch(
-            cache / f"textures-clean-{recipe}-{seed}-{model_seed}.pt",
-            lambda: train_torch_cnn(
-                clean.images, clean.labels, seed=model_seed, epochs=EPOCHS_TEXTURES
-            ),
+    def model(framework: str, planted: bool, model_seed: int) -> Any:
+        data = shortcut if planted else clean
+        name = f"textures-{'shortcut' if planted else 'clean'}-{recipe}-{seed}-{model_seed}"
+        return _trained(
+            framework,
+            cache / name,
+            images=data.images,
+            labels=data.labels,
+            seed=model_seed,
+            epochs=EPOCHS_TEXTURES,
         )
 
-    model_b = _cached_keras(
-        cache / f"textures-shortcut-{recipe}-{seed}-{seed}.keras",
-        lambda: train_keras_cnn(
-            shortcut.images, shortcut.labels, seed=seed, epochs=EPOCHS_TEXTURES
-        ),
-    )
-    data = watermarked_textures(N_TEST, seed=1000 + seed)
-    mask = data.marked[:, None, None] & watermark_mask()[None]
+    data = watermarked_textures(N_TEST, seed=1000 + seed, size=size)
+    mask = data.marked[:, None, None] & watermark_mask(size)[None]
     return PlantedSet(
-        data.images, data.labels, mask, torch_model(seed), model_b, torch_model(seed + 100)
+        data.images,
+        data.labels,
+        mask,
+        model(a, False, seed),
+        model(b, True, seed),
+        model(a, False, seed + 100),
     )
 
 
+#: set name -> how to build it for a seed. "digits" and "textures" are the sets the
+#: defaults were chosen on; the others check them across frameworks both ways and on
+#: 224x224 images
 SETS: dict[str, Callable[[int, Path], PlantedSet]] = {
     "digits": digits_set,
+    "digits torch-keras": partial(digits_set, a="torch", b="keras"),
+    "digits keras-torch": partial(digits_set, a="keras", b="torch"),
     "textures": textures_set,
+    "textures keras-torch": partial(textures_set, a="keras", b="torch"),
+    "textures 224px": partial(textures_set, size=224),
 }
 
 
@@ -356,9 +389,11 @@ def segmentation_study(seed: int = 0) -> dict[str, Any]:
     patch = np.zeros((32, 32), dtype=bool)
     patch[:PATCH, :PATCH] = True
     textures = watermarked_textures(N_TEST, seed=1000 + seed)
+    large = watermarked_textures(N_TEST // 4, seed=1000 + seed, size=224)
     sets = {
         "digits": (digits, patch),
         "textures": (textures.images[textures.marked], watermark_mask()),
+        "textures 224px": (large.images[large.marked], watermark_mask(224)),
     }
     study: dict[str, Any] = {}
     for name, segmenter in segmenter_candidates().items():
@@ -409,12 +444,23 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        default=["digits", "textures"],
+        choices=list(SETS),
+        help="the planted sets; the defaults' checks across frameworks and sizes are the others",
+    )
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
     parser.add_argument(
         "--cache",
         default=str(Path(tempfile.gettempdir()) / "imacs-planted-clusters"),
         help="trained models and the store of maps, kept between runs",
+    )
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help=f"only the chosen defaults (the candidate {CHOSEN}+own)",
     )
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument(
@@ -428,12 +474,16 @@ def main() -> None:
         help="print the tables of the candidates already in --out; run nothing",
     )
     args = parser.parse_args()
+    if args.defaults:
+        args.candidates = [f"{CHOSEN}+own"]
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {"candidates": {}}
     if args.table_only:
         print_segmentation(results["segmentation"])
         names = [name for name in args.candidates if name in results["candidates"]]
         print_table(results, names, args.sets)
+        print()
+        print_defaults(results)
         return
     results["segmentation"] = segmentation_study()
     print_segmentation(results["segmentation"])
@@ -470,24 +520,29 @@ def main() -> None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(results, indent=1) + "\n")
     print_table(results, args.candidates, args.sets)
+    print()
+    print_defaults(results)
 
 
 def print_segmentation(study: dict[str, Any]) -> None:
-    """The model-free study as a Markdown table."""
-    print(
-        "| segmenter | digits: segments per image | patch pieces | largest piece | ms/image "
-        "| textures: segments per image | watermark pieces | largest piece | ms/image |"
-    )
-    print("| --- " * 9 + "|")
-    for name, sets in study.items():
-        cells = []
-        for set_name in ("digits", "textures"):
-            s = sets[set_name]
-            cells.append(
-                f"{s['segments_per_image']:.1f} | {s['planted_pieces']:.1f} | "
-                f"{s['largest_piece_share']:.2f} | {s['ms_per_image']:.1f}"
-            )
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    """The model-free study as a Markdown table, a group of columns per planted set."""
+    sets = list(next(iter(study.values())))
+    header = ["segmenter"]
+    for set_name in sets:
+        header += [f"{set_name}: segments per image", "planted pieces", "largest piece", "ms/image"]
+    print("| " + " | ".join(header) + " |")
+    print("| --- " * len(header) + "|")
+    for name, measured in study.items():
+        cells = [name]
+        for set_name in sets:
+            s = measured[set_name]
+            cells += [
+                f"{s['segments_per_image']:.1f}",
+                f"{s['planted_pieces']:.1f}",
+                f"{s['largest_piece_share']:.2f}",
+                f"{s['ms_per_image']:.1f}",
+            ]
+        print("| " + " | ".join(cells) + " |")
 
 
 def print_table(results: dict[str, Any], names: list[str], sets: list[str]) -> None:
@@ -534,6 +589,29 @@ def print_table(results: dict[str, Any], names: list[str], sets: list[str]) -> N
             )
         rows.append(cells)
     _print_table(["segments per image", "ms/image"], sets, rows)
+
+
+def print_defaults(results: dict[str, Any]) -> None:
+    """The defaults on every set measured: one row per set, the basis of ``min_effect``.
+
+    The planted pair's top difference nearest 0 and the twins' largest ``|difference|``
+    over the seeds: ``min_effect`` must lie between them on every set.
+    """
+    sets = results["candidates"].get(f"{CHOSEN}+own", {}).get("sets", {})
+    print(
+        "| set | seeds | found | coverage | planted: difference | planted: smallest "
+        "| twins quiet | twins: largest |"
+    )
+    print("| --- " * 8 + "|")
+    for set_name, entry in sets.items():
+        s = entry["summary"]
+        n = s["seeds"]
+        print(
+            f"| {set_name} | {n} | {s['found']}/{n} | {s['coverage_median']:.2f} "
+            f"({s['coverage_min']:.2f}) | {s['top_difference_median']:+.3f} "
+            f"| {s['top_difference_nearest_zero']:+.3f} | {s['twins_quiet']}/{n} "
+            f"| {s['twins_largest_difference_max']:.3f} |"
+        )
 
 
 def _print_table(columns: list[str], sets: Sequence[str], rows: list[list[str]]) -> None:
