@@ -11,7 +11,8 @@ the cluster's regions of one descriptor:
 - **colour** (when the ``"color"`` featurizer ran): a hue (*red*, *orange*, *yellow*,
   *green*, *cyan*, *blue*, *purple*, *pink*: the strongest bin of the saturation-weighted
   hue histogram) when the mean saturation is at least 0.15, *saturated* before it from
-  0.45; otherwise a grey by luminance (*black*, *dark grey*, *grey*, *light grey*,
+  0.45; otherwise, or when the region is too dark for its hue to be seen (a mean HSV
+  value below 0.2), a grey by luminance (*black*, *dark grey*, *grey*, *light grey*,
   *white*);
 - **shape**, from the bounding box: its height over width and the region's share of it
   (extent). Boxes at least 80% full are a *square*, a *tall* or *wide rectangle*, or a
@@ -54,6 +55,8 @@ HUE_WORDS = (
 GREY_WORDS = ((0.15, "black"), (0.4, "dark grey"), (0.65, "grey"), (0.85, "light grey"))
 #: below this mean saturation a region is a grey
 MIN_SATURATION = 0.15
+#: below this mean HSV value a region is too dark for its hue to count
+MIN_VALUE = 0.2
 #: from this mean saturation on, a coloured region is "saturated"
 SATURATED = 0.45
 #: a cluster's regions spread more than this (std of the box centre, share of the image)
@@ -79,7 +82,7 @@ def region_descriptors(
     """One row of descriptors per region of ``regions`` (a comparison's regions table).
 
     ``area_share``, ``aspect`` (box height over width), ``extent``, ``centre_y`` and
-    ``centre_x`` (shares of the image) from the table itself; ``luminance``,
+    ``centre_x`` (shares of the image) from the table itself; ``luminance``, ``value``,
     ``saturation``, ``hue_bin`` and ``hue_bins`` from ``features["color"]``, ``flat`` and
     ``edges`` from ``features["texture"]``, when given (see :func:`known_features`).
     """
@@ -104,6 +107,7 @@ def region_descriptors(
     color = features.get("color")
     if color is not None:
         table["luminance"] = color["luminance"]
+        table["value"] = color["value"]
         table["saturation"] = color["saturation"]
         table["hue_bin"] = color["hue_bin"]
         table.attrs["hue_bins"] = int(color["hue_bins"])
@@ -130,7 +134,10 @@ def known_features(featurizers: Sequence[Any], blocks: Sequence[np.ndarray]) -> 
             bins = int(featurizer.bins)
             hue = block[:, :bins]
             mean_rgb = block[:, 3 * bins : 3 * bins + 3]
+            value = block[:, 2 * bins : 3 * bins] @ ((np.arange(bins) + 0.5) / bins)
             found["color"] = {
+                # HSV value, from its histogram: how bright the region's brightest channel is
+                "value": value,
                 # the hue histogram is weighted by saturation: it sums to the mean saturation
                 "saturation": hue.sum(axis=1),
                 "hue_bin": hue.argmax(axis=1),
@@ -173,7 +180,9 @@ def cluster_names(
             words.append(_texture(m["flat"], m["edges"], edges_high))
         if "saturation" in m:
             assert hues is not None
-            words.append(_colour(m["saturation"], m["luminance"], int(hues[cluster]), hue_bins))
+            words.append(
+                _colour(m["saturation"], m["luminance"], m["value"], int(hues[cluster]), hue_bins)
+            )
         words.append(_shape(m["aspect"], m["extent"]))
         position = _position(
             m["centre_y"],
@@ -200,8 +209,9 @@ def _texture(flat: float, edges: float, edges_high: float | None) -> str:
     return ""
 
 
-def _colour(saturation: float, luminance: float, hue_bin: int, bins: int) -> str:
-    if saturation < MIN_SATURATION:
+def _colour(saturation: float, luminance: float, value: float, hue_bin: int, bins: int) -> str:
+    # a near-black pixel's hue is noise, though HSV gives it a high saturation
+    if saturation < MIN_SATURATION or value < MIN_VALUE:
         for limit, word in GREY_WORDS:
             if luminance < limit:
                 return word

@@ -179,7 +179,7 @@ def _cluster_bars(panel: Any, comparison: Comparison, clusters: Any) -> None:
         rows,
         [
             _plain(
-                f"#{rank}  {_short(names.get(int(cluster), ''))}\ncluster {cluster}, "
+                f"#{rank}  {_wrap(names.get(int(cluster), ''), 40)}\ncluster {cluster}, "
                 f"{_count(n_regions, 'region')} / {_count(n_images, 'image')}"
             )
             for rank, cluster, n_regions, n_images in zip(
@@ -318,18 +318,13 @@ def exemplars_figure(comparison: Comparison, *, top: int = 8, per_cluster: int =
             axes[0, 0].set_axis_off()
         figure.suptitle(
             _plain(
-                "Typical regions of the top clusters. Outline: the model that puts more "
-                f"attribution on the region, B's colour for B ({model_label(comparison, 'b')}), "
-                f"A's for A ({model_label(comparison, 'a')})"
+                "Typical regions of the top clusters\n"
+                "Outline: the model that puts more attribution on the region, "
+                f"B ({model_label(comparison, 'b')}) or A ({model_label(comparison, 'a')})"
             ),
             fontsize=14,
         )
     return figure
-
-
-def _short(name: str, width: int = 44) -> str:
-    """A cluster name cut to ``width`` characters for a tick label."""
-    return name if len(name) <= width else name[: width - 1] + "\u2026"
 
 
 def _wrap(name: str, width: int = 24) -> str:

@@ -81,6 +81,21 @@ def test_colour_and_texture_words_come_from_the_featurizers_raw_columns() -> Non
     assert plain[0] == "small square, top-left corner"
 
 
+def test_a_region_too_dark_for_its_hue_is_black_and_a_pure_blue_one_blue() -> None:
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0.0, 0.08, (32, 32, 3))  # near-black noise: high HSV saturation
+    image[:6, :6] = (0.0, 0.0, 1.0)  # pure blue, whose luminance is only 0.11
+    labels = np.ones((32, 32), dtype=np.int64)
+    labels[:6, :6] = 0
+    color = ColorHistogram()
+    features = known_features([color], [color.featurize(image.astype(np.float32), labels)])
+    regions = _regions([(0, 0, 0, 0, 6, 6), (1, 0, 0, 0, 32, 32)])
+    regions.loc[1, "area"] = 32 * 32 - 36
+    names = cluster_names(regions, (32, 32), [0, 1], features)
+    assert names[0] == "small saturated blue square, top-left corner"
+    assert names[1].startswith("very large black ")
+
+
 def test_names_are_distinct_and_the_same_every_time() -> None:
     # two clusters of squares in the same place, one larger: told apart by size
     regions = _regions(
