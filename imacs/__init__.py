@@ -26,6 +26,7 @@ from imacs.comparison.clustering import Clusterer
 from imacs.features.base import Featurizer
 from imacs.hookspecs import hookimpl
 from imacs.metrics.base import MapMetric
+from imacs.quality.base import QualityMeasure, QualityResult
 from imacs.registry import component_names, get_component
 from imacs.segmentation.base import Segmenter
 
@@ -70,6 +71,8 @@ __all__ = [
     "MapMetric",
     "ModelAdapter",
     "Preprocessing",
+    "QualityMeasure",
+    "QualityResult",
     "Segmenter",
     "__version__",
     "attribute",

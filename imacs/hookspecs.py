@@ -101,6 +101,18 @@ def register_clusterers(register: Register) -> None:
     """
 
 
+@hookspec
+def register_quality_measures(register: Register) -> None:
+    """Register quality-measure classes (subclasses of ``imacs.QualityMeasure``).
+
+    Called once per plugin when the registry is first built. A quality measure scores a
+    model's attribution maps against the model itself (insertion, deletion, ROAD,
+    infidelity, the randomisation test) and answers one score per image; users pick it
+    by name: ``imacs.get_component("measure", "name")``, ``imacs evaluate --measure name``
+    or ``imacs.compare(..., quality=["name"])``.
+    """
+
+
 @hookspec(firstresult=True)
 def claim_model(model: Any, options: dict[str, Any]) -> ModelAdapter | None:
     """Wrap ``model`` in an adapter if this plugin recognises it, else return ``None``.

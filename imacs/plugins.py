@@ -81,6 +81,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "imacs.metrics.cosine",
     "imacs.segmentation.felzenszwalb",
     "imacs.comparison.clustering",
+    "imacs.quality.insertion_deletion",
 )
 
 Status = Literal["loaded", "broken", "blocked"]

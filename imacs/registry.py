@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     from imacs.plugins import PluginHost
 
 Kind = Literal[
-    "model_adapter", "attribution_method", "segmenter", "featurizer", "metric", "clusterer"
+    "model_adapter",
+    "attribution_method",
+    "segmenter",
+    "featurizer",
+    "metric",
+    "clusterer",
+    "measure",
 ]
 
 #: kind -> (registration hook, what users call it)
@@ -43,6 +49,7 @@ KINDS: dict[Kind, tuple[str, str]] = {
     "featurizer": ("register_featurizers", "featurizer"),
     "metric": ("register_metrics", "metric"),
     "clusterer": ("register_clusterers", "clusterer"),
+    "measure": ("register_quality_measures", "quality measure"),
 }
 
 
@@ -59,6 +66,7 @@ def _base_class(kind: Kind) -> type:
     from imacs.comparison.clustering import Clusterer
     from imacs.features.base import Featurizer
     from imacs.metrics.base import MapMetric
+    from imacs.quality.base import QualityMeasure
     from imacs.segmentation.base import Segmenter
 
     return {
@@ -68,6 +76,7 @@ def _base_class(kind: Kind) -> type:
         "featurizer": Featurizer,
         "metric": MapMetric,
         "clusterer": Clusterer,
+        "measure": QualityMeasure,
     }[kind]
 
 
@@ -362,8 +371,9 @@ def get_component(kind: Kind, name: str, **params: Any) -> Any:
     """An installed component of ``kind``, by name, created with keyword ``params``.
 
     ``kind`` is one of ``"attribution_method"``, ``"segmenter"``, ``"featurizer"``,
-    ``"metric"``, ``"clusterer"`` and ``"model_adapter"`` (a model adapter wraps a model:
-    load one with ``imacs.load_model(model, adapter=name)`` instead). Raises
+    ``"metric"``, ``"clusterer"``, ``"measure"`` (a quality measure) and
+    ``"model_adapter"`` (a model adapter wraps a model: load one with
+    ``imacs.load_model(model, adapter=name)`` instead). Raises
     :class:`~imacs.errors.UnknownComponentError` listing the installed names when none is
     called ``name``, and :class:`~imacs.errors.InvalidInputError` for a parameter the
     component does not take.
