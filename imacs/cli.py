@@ -830,10 +830,11 @@ def compare(
 def _echo_alerts(comparison: Any) -> None:
     """The comparison's alerts on standard error, last, where a user reading the end sees them.
 
-    They are printed as saved in comparison.json and shown in the report, word for word.
+    comparison.json and the report keep the library's words; here the advice names the
+    options of ``imacs compare`` (``--method-option n_steps=64``, not ``method_params=``).
     """
     for alert in comparison.alerts:
-        click.echo(str(alert), err=True)
+        click.echo(in_cli_terms(str(alert), "compare"), err=True)
 
 
 @cli.command()

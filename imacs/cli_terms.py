@@ -64,6 +64,20 @@ def _rewrites(command: str) -> list[Rewrite]:
             "--scale 1/255" if command != "compare" else "--scale 1/255 (or --scale-a, --scale-b)",
         ),
         (
+            re.compile(r"ignore_alerts=\['([\w-]+)'\]"),
+            r"--ignore-alert \1",
+        ),
+        (
+            re.compile(r"give its adapter preprocessing=\{'scale': ([^}]+)\}"),
+            r"pass --scale \1"
+            if command != "compare"
+            else r"pass --scale-a \1 (model A) or --scale-b \1 (model B)",
+        ),
+        (
+            re.compile(r"pass class_mapping=\{class of A: class of B\}"),
+            "set class_mapping (class of A = class of B) in the [compare] section of imacs.toml",
+        ),
+        (
             re.compile(r"\(class_mapping= for the other model\)"),
             "(class_mapping in the [compare] section of imacs.toml, for the other model)",
         ),

@@ -264,3 +264,35 @@ def test_load_model_names_a_copy_of_an_adapter() -> None:
     assert named.fingerprint() == adapter.fingerprint()  # a name does not change results
     with pytest.raises(imacs.errors.InvalidInputError, match="name to be a non-empty string"):
         imacs.load_model(adapter, name="")
+
+
+@pytest.mark.parametrize(
+    ("library", "cli_words", "gone"),
+    [
+        (
+            "give its adapter preprocessing={'scale': 0.003922} (keeping any mean and std)",
+            "pass --scale-a 0.003922 (model A) or --scale-b 0.003922 (model B)",
+            "preprocessing=",
+        ),
+        ("ignore this with ignore_alerts=['input-range'].", "--ignore-alert input-range.", "["),
+        (
+            "raise n_steps (now 2), e.g. method_params={'n_steps': 32}",
+            "--method-option n_steps=32",
+            "{",
+        ),
+        (
+            "pass class_mapping={class of A: class of B}; the best fit",
+            "in the [compare] section of imacs.toml",
+            "class_mapping={",
+        ),
+    ],
+)
+def test_alert_advice_reads_in_command_line_options(
+    library: str, cli_words: str, gone: str
+) -> None:
+    # comparison.json and the report keep the library's words; stderr gets these
+    from imacs.cli_terms import in_cli_terms
+
+    printed = in_cli_terms(library, "compare")
+    assert cli_words in printed
+    assert gone not in printed

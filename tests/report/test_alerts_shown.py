@@ -16,6 +16,7 @@ from PIL import Image
 
 import imacs
 from imacs.cli import cli
+from imacs.cli_terms import in_cli_terms
 from imacs.comparison.alerts import Alert
 from imacs.demo.data import shortcut_digits, split_indices
 from imacs.report.html import write_report
@@ -98,7 +99,7 @@ def test_imacs_compare_prints_the_alerts_on_stderr(
             str(out),
             "--store",
             str(tmp_path / "store"),
-            "--param",
+            "--method-option",
             "n_steps=4",
             "--no-report",
             "--no-figures",
@@ -108,7 +109,8 @@ def test_imacs_compare_prints_the_alerts_on_stderr(
     saved = json.loads((out / "comparison.json").read_text())["alerts"]
     assert "few-images" in {a["code"] for a in saved}  # twelve images
     for found in saved:
-        line = f"{found['severity']} [{found['code']}]: {found['message']}"
+        # the saved message in the library's words, printed in the CLI's
+        line = in_cli_terms(f"{found['severity']} [{found['code']}]: {found['message']}", "compare")
         assert line in result.stderr
         assert line not in result.stdout
     assert result.stderr.rstrip().endswith(line)
