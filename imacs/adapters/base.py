@@ -22,7 +22,17 @@ Optional capabilities are declared in ``capabilities``:
 - ``"layers"``: ``layer_names()``, ``default_layer(images)`` and
   ``layer_gradients(images, targets, layer)`` (a layer's channel-last activations and the
   target score's gradient with respect to them);
-- ``"embedding"``: ``embed(images, layer=None)`` (channel-last features of an inner layer).
+- ``"embedding"``: ``embed(images, layer=None)`` (channel-last features of an inner layer);
+- ``"randomise"``: ``parameter_layers()`` (the layers that hold parameters, input to
+  output) and ``randomised_copy(layers, seed=)`` (a new adapter over a copy of the model
+  with those layers re-initialised, the original untouched), for the model-parameter
+  randomisation test (Adebayo et al., NeurIPS 2018).
+
+Adapters may also offer ``smooth_surrogate={"beta": 10}``: gradients (and so every
+gradient-based attribution) are then taken through a copy of the model whose ReLUs are
+Softplus(beta) and whose max-pooling is LogSumExp pooling, while ``predict`` and ``scores``
+stay the original model's (Kokhlikyan et al., arXiv 2106.07475). ``smooth_surrogate``
+is then set on the adapter; see :mod:`imacs.adapters.surrogate`.
 """
 
 from __future__ import annotations
@@ -123,6 +133,9 @@ class ModelAdapter(abc.ABC):
     #: ``imacs.load_model(..., name=...)``. Not part of the fingerprint: renaming a model
     #: reuses its stored results.
     model_name: str | None = None
+    #: The Softplus beta and LogSumExp temperature gradients are taken with, when the
+    #: adapter computes them on a smooth surrogate of the model; ``None``: the model itself.
+    smooth_surrogate: dict[str, float] | None = None
 
     def __init__(self, *, target: TargetSpec = "logit", batch_size: int | None = None):
         self.target = check_target_spec(target)
@@ -275,6 +288,40 @@ class ModelAdapter(abc.ABC):
         """Channel-last features of an inner layer (capability ``embedding``)."""
         self.require("embedding", by="embed()")
         raise NotImplementedError
+
+    def parameter_layers(self) -> list[str]:
+        """Names of the layers that hold parameters, input to output (capability ``randomise``).
+
+        These are the names :meth:`randomised_copy` accepts; the cascading randomisation
+        test re-initialises them from the last (the logits) backwards.
+        """
+        self.require("randomise", by="parameter_layers()")
+        raise NotImplementedError
+
+    def randomised_copy(self, layers: Iterable[str], *, seed: int = 0) -> ModelAdapter:
+        """A new adapter over a copy of the model with ``layers`` re-initialised.
+
+        Every other setting (preprocessing, target, batch size, surrogate) is kept, and
+        the original model is not touched. Each layer's new parameters depend only on
+        ``seed`` and the layer's position in :meth:`parameter_layers`, drawn with NumPy by
+        :func:`imacs.adapters.randomisation.new_parameters`, so the cascading test's steps
+        share the weights of the layers they have in common, and the same network built in
+        two frameworks is given the same new weights.
+        """
+        self.require("randomise", by="randomised_copy()")
+        raise NotImplementedError
+
+    def _checked_layer_positions(self, layers: Iterable[str]) -> list[int]:
+        """Positions of ``layers`` in :meth:`parameter_layers`; raise naming unknown ones."""
+        names = self.parameter_layers()
+        chosen = [layers] if isinstance(layers, str) else list(layers)
+        unknown = [name for name in chosen if name not in names]
+        if unknown:
+            raise InvalidInputError(
+                f"the model has no layer with parameters named {', '.join(map(repr, unknown))}; "
+                f"parameter_layers() lists them: {', '.join(names) or 'none'}"
+            )
+        return sorted({names.index(name) for name in chosen})
 
     # -- shared checks -------------------------------------------------------------------
 

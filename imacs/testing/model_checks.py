@@ -42,7 +42,8 @@ def check_scores(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray)
     if adapter.target == "logit":
         expected = adapter.predict(images)[np.arange(len(images)), targets]
         assert _close(scores, expected, 1e-5), "scores differ from predict()[n, target]"
-    if "gradients" in adapter.capabilities:
+    # a smooth surrogate's values are the surrogate's scores, not the model's
+    if "gradients" in adapter.capabilities and adapter.smooth_surrogate is None:
         values, _ = adapter.value_and_gradients(images, targets)
         assert _close(values, scores, 1e-5), "value_and_gradients values differ from scores()"
 
@@ -173,6 +174,51 @@ def check_bad_input_errors(adapter: ModelAdapter, images: np.ndarray, targets: n
         raise AssertionError(f"{what}: no error raised; expected InvalidInputError")
 
 
+def check_randomised_copy(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """``randomised_copy`` changes a copy, leaves the original alone, and follows its seed.
+
+    For adapters with the ``randomise`` capability: ``parameter_layers()`` names at least
+    one layer; a copy with the last one re-initialised predicts differently; the original
+    predicts and fingerprints as before; the same seed gives the same copy, another seed
+    another; an unknown layer name raises ``InvalidInputError``.
+    """
+    if "randomise" not in adapter.capabilities:
+        return
+    layers = adapter.parameter_layers()
+    assert isinstance(layers, list) and layers and all(isinstance(n, str) for n in layers), (
+        f"parameter_layers() must list the layers with parameters by name; got {layers!r}"
+    )
+    fingerprint, outputs = adapter.fingerprint(), adapter.predict(images)
+    copy = adapter.randomised_copy(layers[-1:], seed=0)
+    assert isinstance(copy, ModelAdapter) and copy is not adapter, (
+        "randomised_copy() must return a new adapter"
+    )
+    copied = copy.predict(images)
+    assert copied.shape == outputs.shape, "the randomised copy's outputs have another shape"
+    assert not _close(copied, outputs, 1e-3), (
+        f"re-initialising layer {layers[-1]!r} did not change the outputs"
+    )
+    assert np.array_equal(adapter.predict(images), outputs), (
+        "randomised_copy() changed the original model's outputs: copy the model first"
+    )
+    assert adapter.fingerprint() == fingerprint, "randomised_copy() changed the original model"
+    assert copy.fingerprint() != fingerprint, "the randomised copy has the original's fingerprint"
+    again = adapter.randomised_copy(layers[-1:], seed=0)
+    assert np.array_equal(again.predict(images), copied), (
+        "randomised_copy() with the same seed gave different weights"
+    )
+    other = adapter.randomised_copy(layers[-1:], seed=1)
+    assert not np.array_equal(other.predict(images), copied), (
+        "randomised_copy() gave the same weights for seeds 0 and 1"
+    )
+    try:
+        adapter.randomised_copy(["no such layer"], seed=0)
+    except InvalidInputError:
+        pass
+    else:
+        raise AssertionError("randomised_copy() accepted an unknown layer name")
+
+
 ADAPTER_CHECKS: tuple[Check, ...] = (
     check_predict,
     check_scores,
@@ -182,6 +228,7 @@ ADAPTER_CHECKS: tuple[Check, ...] = (
     check_determinism,
     check_fingerprint,
     check_bad_input_errors,
+    check_randomised_copy,
 )
 
 

@@ -16,6 +16,12 @@ import numpy as np
 from imacs.adapters.base import ModelAdapter, TargetSpec, fingerprint_arrays
 from imacs.adapters.options import check_bool
 from imacs.adapters.preprocessing import Preprocessing
+from imacs.adapters.randomisation import (
+    new_parameters,
+    output_first_shape,
+    to_channel_last_kernel,
+)
+from imacs.adapters.surrogate import check_smooth_surrogate
 from imacs.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -54,9 +60,16 @@ class TensorFlowAdapter(ModelAdapter):
     output_key:
         For a model with several outputs: the dict key or list index of the ``(N, K)``
         class scores to explain.
+    smooth_surrogate:
+        Take gradients through a clone of a functional or Sequential Keras model with its
+        ReLUs as Softplus(beta) and ``MaxPooling2D`` as LogSumExp pooling: ``{"beta": 10}``
+        (temperature ``1 / beta``), ``{"beta": 10, "temperature": 0.05}``, a number (beta)
+        or ``True``. ``predict`` and ``scores`` stay the model's own; see
+        :mod:`imacs.adapters.surrogate`.
 
-    Capabilities: ``"gradients"`` always; ``"layers"`` and ``"embedding"`` for functional
-    and Sequential Keras models, whose inner layers can be reached through their graph.
+    Capabilities: ``"gradients"`` always; ``"layers"``, ``"embedding"`` and
+    ``"randomise"`` (:meth:`randomised_copy`) for functional and Sequential Keras models,
+    whose inner layers can be reached through their graph.
     """
 
     name = "tensorflow"
@@ -72,6 +85,7 @@ class TensorFlowAdapter(ModelAdapter):
         batch_size: int | None = None,
         endpoint: str | None = None,
         output_key: str | int | None = None,
+        smooth_surrogate: dict[str, float] | float | bool | None = None,
     ):
         super().__init__(target=target, batch_size=batch_size)
         from imacs_tensorflow import inspection
@@ -100,16 +114,20 @@ class TensorFlowAdapter(ModelAdapter):
             self._image_shape = image_shape
         if image_shape is not None and image_shape[-1] is not None:
             self.preprocessing.check_channels(image_shape[-1])
-        self._compiled: CompiledModel = CompiledModel(
-            self._call,
-            keras_model=inspection.is_keras_model(model),
-            preprocessing=self.preprocessing,
-            channels_first=channels_first,
-            target=self.target,
-            output_key=output_key,
-            image_shape=image_shape,
-            input_dtype=input_dtype,
-        )
+
+        def compiled(call: Any) -> CompiledModel:
+            return CompiledModel(
+                call,
+                keras_model=inspection.is_keras_model(model),
+                preprocessing=self.preprocessing,
+                channels_first=channels_first,
+                target=self.target,
+                output_key=output_key,
+                image_shape=image_shape,
+                input_dtype=input_dtype,
+            )
+
+        self._compiled: CompiledModel = compiled(self._call)
 
         # Functional and Sequential models expose their graph: inner layers are reachable.
         self._graph_input = inspection.graph_input(model)
@@ -123,10 +141,34 @@ class TensorFlowAdapter(ModelAdapter):
             if len(scores.shape) == 2 and scores.shape[1] is not None:
                 self._num_classes = int(scores.shape[1])
             self._layer_outputs = inspection.layer_outputs(model)
-            capabilities.add("layers")
+            capabilities.update({"layers", "randomise"})
             if self.default_layer() is not None:
                 capabilities.add("embedding")
         self.capabilities = frozenset(capabilities)
+
+        # Gradients, and layer gradients, are taken through the smooth surrogate if asked.
+        self.smooth_surrogate = check_smooth_surrogate(smooth_surrogate)
+        #: the model gradients are taken through: the model, or its smooth surrogate
+        self.gradient_model = model
+        self._gradient_compiled = self._compiled
+        self._gradient_graph = (self._graph_input, self._graph_output, self._layer_outputs)
+        if self.smooth_surrogate is not None:
+            if self._graph_input is None:
+                raise InvalidInputError(
+                    "smooth_surrogate needs a functional or Sequential Keras model, whose "
+                    f"layers can be replaced; got a {inspection.class_label(model)}: leave "
+                    "smooth_surrogate out"
+                )
+            from imacs_tensorflow.surrogate import smooth_surrogate as build_smooth_surrogate
+
+            self.gradient_model = build_smooth_surrogate(model, **self.smooth_surrogate)
+            call, _ = inspection.resolve_endpoint(self.gradient_model, endpoint)
+            self._gradient_compiled = compiled(call)
+            self._gradient_graph = (
+                inspection.graph_input(self.gradient_model),
+                inspection.graph_output(self.gradient_model),
+                inspection.layer_outputs(self.gradient_model),
+            )
 
     def _image_layout(self, model_shape: tuple[Any, ...] | None) -> tuple[int | None, ...] | None:
         """The user's channel-last ``(H, W, C)`` from the model's declared input shape."""
@@ -212,8 +254,8 @@ class TensorFlowAdapter(ModelAdapter):
     def _value_and_gradients(
         self, images: np.ndarray, targets: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        self._compiled.build(images)
-        scores, grads = self._compiled.value_and_gradients(images, targets)
+        self._gradient_compiled.build(images)
+        scores, grads = self._gradient_compiled.value_and_gradients(images, targets)
         return scores.numpy(), grads.numpy()
 
     def _check_images(self, images: Any) -> np.ndarray:
@@ -241,6 +283,8 @@ class TensorFlowAdapter(ModelAdapter):
             self.preprocessing.as_dict(),
             self.target if isinstance(self.target, str) else repr(self.target),
             self.channels_first,
+            # only when set, so that fingerprints of adapters without it stay as they were
+            *([("smooth_surrogate", self.smooth_surrogate)] if self.smooth_surrogate else []),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -256,6 +300,7 @@ class TensorFlowAdapter(ModelAdapter):
             input_shape=list(self._image_shape) if self._image_shape is not None else None,
             channels_first=self.channels_first,
             preprocessing=self.preprocessing.as_dict(),
+            smooth_surrogate=self.smooth_surrogate,
         )
         return info
 
@@ -310,10 +355,70 @@ class TensorFlowAdapter(ModelAdapter):
                 )
             activations = self._layer_outputs[layer]
             if kind == "gradients":
-                function = self._compiled.layer_gradients_function(
-                    self._graph_input, activations, self._graph_output
+                graph_input, graph_output, layer_outputs = self._gradient_graph
+                function = self._gradient_compiled.layer_gradients_function(
+                    graph_input, layer_outputs[layer], graph_output
                 )
             else:
                 function = self._compiled.features_function(self._graph_input, activations)
             self._layer_functions[key] = function
         return self._layer_functions[key]
+
+    # -- capability: randomised copies -----------------------------------------------------
+
+    def parameter_layers(self) -> list[str]:
+        """Layers with weights, in graph order; a nested model's as ``"outer/inner"``."""
+        self.require("randomise", by="parameter_layers()")
+        return [name for name, _ in _weighted_layers(self.model)]
+
+    def randomised_copy(self, layers: Any, *, seed: int = 0) -> TensorFlowAdapter:
+        """A new adapter over a clone of the model with ``layers`` re-initialised.
+
+        The clone (``keras.models.clone_model``) starts with the model's weights. Kernels
+        and biases are drawn by :func:`imacs.adapters.randomisation.new_parameters` in
+        PyTorch's layout and transposed into Keras's, so a network built alike in both
+        frameworks is given the same weights; layers with only vector weights
+        (normalisation) are reset to scale 1, shift 0, mean 0 and variance 1.
+        """
+        import keras
+
+        self.require("randomise", by="randomised_copy()")
+        positions = self._checked_layer_positions(layers)
+        clone = keras.models.clone_model(self.model)
+        clone.set_weights(self.model.get_weights())
+        weighted = _weighted_layers(clone)
+        for position in positions:
+            _, layer = weighted[position]
+            variables = list(layer.weights)
+            shapes = [output_first_shape(tuple(v.shape)) for v in variables]
+            values = new_parameters(shapes, seed=seed, position=position)
+            if values is None:
+                for variable in variables:
+                    identity = "gamma" in variable.name or "variance" in variable.name
+                    variable.assign(np.full(variable.shape, 1.0 if identity else 0.0))
+                continue
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(to_channel_last_kernel(value).astype(variable.dtype))
+        copied = TensorFlowAdapter(
+            clone,
+            preprocessing=self.preprocessing,
+            channels_first=self.channels_first,
+            target=self.target,
+            batch_size=self.batch_size,
+            endpoint=self.endpoint,
+            output_key=self.output_key,
+            smooth_surrogate=self.smooth_surrogate,
+        )
+        copied.model_name = f"{self.model_name} (randomised)" if self.model_name else None
+        return copied
+
+
+def _weighted_layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(name, layer) of every leaf layer with weights, in graph order; nested models opened."""
+    found: list[tuple[str, Any]] = []
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            found.extend(_weighted_layers(layer, f"{prefix}{layer.name}/"))
+        elif layer.weights:
+            found.append((f"{prefix}{layer.name}", layer))
+    return found

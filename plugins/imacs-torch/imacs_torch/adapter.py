@@ -9,6 +9,7 @@ so gradients are taken with respect to the pixels the user sees.
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import hashlib
 import inspect
@@ -23,8 +24,11 @@ import torch
 from imacs.adapters.base import ModelAdapter, TargetSpec, fingerprint_arrays
 from imacs.adapters.options import check_bool
 from imacs.adapters.preprocessing import Preprocessing
+from imacs.adapters.randomisation import new_parameters
+from imacs.adapters.surrogate import check_smooth_surrogate
 from imacs.errors import InvalidInputError
 from imacs_torch.loading import Factory, read_model_file
+from imacs_torch.surrogate import smooth_surrogate as build_smooth_surrogate
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -68,6 +72,15 @@ class TorchAdapter(ModelAdapter):
         ``(outputs, targets) -> (N,)`` on torch tensors.
     batch_size:
         The most images sent to the module in one call when the caller does not say.
+    smooth_surrogate:
+        Take gradients through a copy of the module with ``nn.ReLU`` as Softplus(beta)
+        and ``nn.MaxPool2d`` as LogSumExp pooling: ``{"beta": 10}`` (temperature
+        ``1 / beta``), ``{"beta": 10, "temperature": 0.05}``, a number (beta) or ``True``.
+        ``predict`` and ``scores`` stay the module's own; see
+        :mod:`imacs.adapters.surrogate`.
+
+    Capabilities: ``"gradients"``; for modules that are not TorchScript also
+    ``"layers"``, ``"embedding"`` and ``"randomise"`` (:meth:`randomised_copy`).
 
     Inner layers (``layer_gradients``, ``embed``) are reached through forward hooks,
     which TorchScript does not run, so a TorchScript module offers gradients only. Their
@@ -88,6 +101,7 @@ class TorchAdapter(ModelAdapter):
         device: str | torch.device | None = None,
         target: TargetSpec = "logit",
         batch_size: int | None = None,
+        smooth_surrogate: dict[str, float] | float | bool | None = None,
     ):
         super().__init__(target=target, batch_size=batch_size)
         if not isinstance(model, torch.nn.Module):
@@ -106,13 +120,20 @@ class TorchAdapter(ModelAdapter):
         self.channels_last = channels_last
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        self.smooth_surrogate = check_smooth_surrogate(smooth_surrogate)
+        #: the module gradients are taken through: the model, or its smooth surrogate
+        self.gradient_model = (
+            build_smooth_surrogate(self.model, **self.smooth_surrogate)
+            if self.smooth_surrogate is not None
+            else self.model
+        )
         self._input_dtype = _floating_dtype(self.model)
         self._default_embedding_layers: dict[tuple[int, ...], str] = {}
         # Forward hooks do not fire inside TorchScript, so its layers cannot be reached.
         self.capabilities = (
             frozenset({"gradients"})
             if isinstance(self.model, torch.jit.ScriptModule)
-            else frozenset({"gradients", "layers", "embedding"})
+            else frozenset({"gradients", "layers", "embedding", "randomise"})
         )
 
     @classmethod
@@ -181,7 +202,7 @@ class TorchAdapter(ModelAdapter):
     ) -> tuple[np.ndarray, np.ndarray]:
         pixels = self._pixels(images).requires_grad_(True)
         with torch.enable_grad():
-            outputs = self.forward_pixels(pixels)
+            outputs = self.forward_pixels(pixels, model=self.gradient_model)
             scores = self.select_target(outputs, self._targets(targets))
             # Images do not interact in eval mode, so the gradient of the sum holds each
             # image's own gradient; only the input's gradient is computed, never .grad.
@@ -228,14 +249,17 @@ class TorchAdapter(ModelAdapter):
         # module's first layer may be one (ReLU(inplace=True)).
         return x.clone() if x is pixels else x
 
-    def forward_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+    def forward_pixels(
+        self, pixels: torch.Tensor, *, model: torch.nn.Module | None = None
+    ) -> torch.Tensor:
         """The model's outputs for channel-last pixels, preprocessing included.
 
         A differentiable torch call, for plugins that drive the model themselves (Captum):
-        ``select_target(forward_pixels(x), targets)`` is exactly what ``scores`` and
-        ``gradients`` differentiate.
+        ``select_target(forward_pixels(x), targets)`` is exactly what ``scores``
+        computes, and what ``gradients`` differentiates unless a smooth surrogate is set;
+        ``forward_pixels(x, model=adapter.gradient_model)`` is then what it differentiates.
         """
-        outputs = self.model(self._model_input(pixels))
+        outputs = (model or self.model)(self._model_input(pixels))
         if not isinstance(outputs, torch.Tensor):
             raise InvalidInputError(
                 f"expected the model to return one (N, K) tensor; it returned a "
@@ -298,7 +322,7 @@ class TorchAdapter(ModelAdapter):
         layer (reordered from PyTorch's ``(N, D, h, w)``), ``(N, D)`` for a linear one.
         """
         self.require("layers", by="layer_gradients()")
-        module = self._layer(layer)
+        module = self._layer(layer, self.gradient_model)
         x, t = self._check_images_and_targets(images, targets)
         activations, gradients = [], []
         for s in self._slices(x, batch_size):
@@ -371,9 +395,11 @@ class TorchAdapter(ModelAdapter):
             f"layer= one of {', '.join(self.layer_names()[:10])}"
         )
 
-    def _layer(self, layer: str) -> torch.nn.Module:
+    def _layer(self, layer: str, model: torch.nn.Module | None = None) -> torch.nn.Module:
         modules: dict[str, torch.nn.Module] = {
-            name: module for name, module in self.model.named_modules() if _hookable(name, module)
+            name: module
+            for name, module in (model or self.model).named_modules()
+            if _hookable(name, module)
         }
         if layer in modules:
             return modules[layer]
@@ -393,7 +419,7 @@ class TorchAdapter(ModelAdapter):
         # parameter before it is frozen.
         pixels = self._pixels(images).requires_grad_(True)
         with torch.enable_grad(), _capture(module, layer, stop=False) as captured:
-            outputs = self.forward_pixels(pixels)
+            outputs = self.forward_pixels(pixels, model=self.gradient_model)
             scores = self.select_target(outputs, self._targets(targets))
             activation = captured.output(layer)
             (grads,) = torch.autograd.grad(
@@ -405,6 +431,57 @@ class TorchAdapter(ModelAdapter):
                 "path from the input to the model's output"
             )
         return _to_numpy(_channel_last(activation)), _to_numpy(_channel_last(grads))
+
+    # -- randomised copies ----------------------------------------------------------------
+
+    def parameter_layers(self) -> list[str]:
+        """Submodules that hold parameters of their own, in ``named_modules()`` order.
+
+        That is the order the module defines them, input to output for ``nn.Sequential``
+        and for most models; the randomisation test's cascade follows it backwards.
+        """
+        self.require("randomise", by="parameter_layers()")
+        return [
+            name
+            for name, module in self.model.named_modules()
+            if name and next(module.parameters(recurse=False), None) is not None
+        ]
+
+    def randomised_copy(self, layers: Any, *, seed: int = 0) -> TorchAdapter:
+        """A new adapter over a deep copy of the module with ``layers`` re-initialised.
+
+        Weights and biases are drawn by :func:`imacs.adapters.randomisation.new_parameters`
+        (PyTorch's default rule, seeded by ``seed`` and the layer's position); layers with
+        only vector parameters (normalisation) are reset with their ``reset_parameters``.
+        """
+        self.require("randomise", by="randomised_copy()")
+        positions = self._checked_layer_positions(layers)
+        names = self.parameter_layers()
+        model = copy.deepcopy(self.model)
+        modules = dict(model.named_modules())
+        with torch.no_grad():
+            for position in positions:
+                module = modules[names[position]]
+                parameters = list(module.parameters(recurse=False))
+                shapes = [tuple(p.shape) for p in parameters]
+                values = new_parameters(shapes, seed=seed, position=position)
+                if values is None:
+                    _reset_to_identity(module)
+                    continue
+                for parameter, value in zip(parameters, values, strict=True):
+                    parameter.copy_(torch.from_numpy(value))
+        copied = TorchAdapter(
+            model,
+            preprocessing=self.preprocessing,
+            channels_first=self.channels_first,
+            channels_last=self.channels_last,
+            device=self.device,
+            target=self.target,
+            batch_size=self.batch_size,
+            smooth_surrogate=self.smooth_surrogate,
+        )
+        copied.model_name = f"{self.model_name} (randomised)" if self.model_name else None
+        return copied
 
     # -- identity and reports ------------------------------------------------------------
 
@@ -425,6 +502,8 @@ class TorchAdapter(ModelAdapter):
             self.preprocessing.as_dict(),
             self.target if isinstance(self.target, str) else _callable_identity(self.target),
             self.channels_first,
+            # only when set, so that fingerprints of adapters without it stay as they were
+            *([("smooth_surrogate", self.smooth_surrogate)] if self.smooth_surrogate else []),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -437,6 +516,7 @@ class TorchAdapter(ModelAdapter):
             "preprocessing": self.preprocessing.as_dict(),
             "channels_first": self.channels_first,
             "channels_last": self.channels_last,
+            "smooth_surrogate": self.smooth_surrogate,
         }
 
 
@@ -488,6 +568,16 @@ def _capture(module: torch.nn.Module, layer: str, *, stop: bool) -> Iterator[_Ca
         yield captured
     finally:
         handle.remove()
+
+
+def _reset_to_identity(module: torch.nn.Module) -> None:
+    """Reset a layer without weight matrices (a norm layer) to scale 1, shift 0."""
+    reset = getattr(module, "reset_parameters", None)
+    if callable(reset):
+        reset()
+        return
+    for name, parameter in module.named_parameters(recurse=False):
+        parameter.fill_(1.0 if name == "weight" else 0.0)
 
 
 # -- small conversions ----------------------------------------------------------------------
