@@ -82,6 +82,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "imacs.segmentation.felzenszwalb",
     "imacs.comparison.clustering",
     "imacs.quality.insertion_deletion",
+    "imacs.quality.road",
+    "imacs.quality.infidelity",
+    "imacs.quality.perturbation_tests",
 )
 
 Status = Literal["loaded", "broken", "blocked"]

@@ -17,7 +17,7 @@ from imacs.adapters.base import ModelAdapter
 from imacs.parameters import check_choice
 
 #: what a curve records for each changed image
-SCORES = ("probability", "output", "correct")
+SCORES = ("probability", "output", "correct", "target")
 
 #: builds the changed images of one image for some of its steps: (image index, step
 #: indices) -> (len(steps), H, W, C)
@@ -35,6 +35,7 @@ def target_scores(outputs: np.ndarray, targets: np.ndarray, score: str) -> np.nd
     ``"probability"``: the softmax probability of the target (the model's outputs are
     read as logits); ``"output"``: the target's raw output (for a model whose outputs are
     already probabilities); ``"correct"``: 1.0 when the target is the top class, else 0.0.
+    (``"target"``, the adapter's own target score, is asked of the model directly.)
     """
     z = np.asarray(outputs, dtype=np.float64)
     rows = np.arange(len(z))
@@ -74,8 +75,13 @@ def perturbation_curves(
     for pairs in _pairs_in_calls(len(targets), n_steps, batch_size):
         per_image = [pairs[pairs[:, 0] == i] for i in np.unique(pairs[:, 0])]
         batch = np.concatenate([build(int(rows[0, 0]), rows[:, 1]) for rows in per_image])
-        outputs = model.predict(batch.astype(np.float32, copy=False), batch_size=batch_size)
-        curves[pairs[:, 0], pairs[:, 1]] = target_scores(outputs, targets[pairs[:, 0]], score)
+        batch = batch.astype(np.float32, copy=False)
+        rows = targets[pairs[:, 0]]
+        if score == "target":  # what the adapter takes gradients of (logit by default)
+            values = model.scores(batch, rows, batch_size=batch_size).astype(np.float64)
+        else:
+            values = target_scores(model.predict(batch, batch_size=batch_size), rows, score)
+        curves[pairs[:, 0], pairs[:, 1]] = values
     return curves
 
 
