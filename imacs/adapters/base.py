@@ -22,6 +22,9 @@ Optional capabilities are declared in ``capabilities``:
 - ``"layers"``: ``layer_names()``, ``default_layer(images)`` and
   ``layer_gradients(images, targets, layer)`` (a layer's channel-last activations and the
   target score's gradient with respect to them);
+- ``"geometry"``: ``layer_geometry(size)`` (every convolution and pooling layer with the
+  input size it sees when the model is given ``size`` images, its kernel, stride,
+  padding and dilation; what :mod:`imacs.spatial.padding` checks for uneven padding);
 - ``"embedding"``: ``embed(images, layer=None)`` (channel-last features of an inner layer);
 - ``"randomise"``: ``parameter_layers()`` (the layers that hold parameters, input to
   output) and ``randomised_copy(layers, seed=)`` (a new adapter over a copy of the model
@@ -281,6 +284,21 @@ class ModelAdapter(abc.ABC):
         ``None`` means the adapter cannot tell, and the caller must ask for a layer name.
         """
         return None
+
+    def layer_geometry(self, size: tuple[int, int]) -> list[dict[str, Any]]:
+        """Each convolution and pooling layer at input size ``size`` (capability ``geometry``).
+
+        One dict per layer, in the order the layers run: ``name``, ``type`` (the layer's
+        class), ``input_size`` ``(h, w)`` that the layer receives when the model is given
+        images of ``size`` ``(height, width)``, ``kernel``, ``stride`` and ``dilation``
+        as ``(rows, columns)`` pairs, ``padding``: a ``(rows, columns)`` pair, each the
+        padding on both sides of that axis or a ``(before, after)`` pair, or
+        ``"same"``/``"valid"`` as Keras defines them; and ``ceil_mode`` for pooling that
+        rounds up. Raises :class:`~imacs.errors.InvalidInputError` when the model cannot
+        take ``size``.
+        """
+        self.require("geometry", by="layer_geometry()")
+        raise NotImplementedError
 
     def embed(
         self, images: Any, *, layer: str | None = None, batch_size: int | None = None

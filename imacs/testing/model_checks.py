@@ -219,6 +219,28 @@ def check_randomised_copy(adapter: ModelAdapter, images: np.ndarray, targets: np
         raise AssertionError("randomised_copy() accepted an unknown layer name")
 
 
+def check_layer_geometry(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """``layer_geometry`` describes each convolution and pooling at the images' size.
+
+    For adapters with the ``geometry`` capability: one dict per layer with the fields
+    :meth:`~imacs.adapters.base.ModelAdapter.layer_geometry` documents, positive sizes,
+    and an arithmetic the padding checker can read.
+    """
+    if "geometry" not in adapter.capabilities:
+        return
+    from imacs.spatial.padding import layer_report
+
+    layers = adapter.layer_geometry((images.shape[1], images.shape[2]))
+    assert isinstance(layers, list), f"layer_geometry() returned {type(layers).__name__}"
+    for layer in layers:
+        missing = {"name", "input_size", "kernel", "stride", "padding"} - set(layer)
+        assert not missing, f"layer_geometry() entry {layer!r} lacks {sorted(missing)}"
+        assert len(layer["input_size"]) == 2 and min(layer["input_size"]) >= 1, (
+            f"layer {layer['name']!r} has input size {layer['input_size']}; expected (h, w) >= 1"
+        )
+        layer_report(layer)  # the checker's arithmetic accepts it
+
+
 ADAPTER_CHECKS: tuple[Check, ...] = (
     check_predict,
     check_scores,
@@ -229,6 +251,7 @@ ADAPTER_CHECKS: tuple[Check, ...] = (
     check_fingerprint,
     check_bad_input_errors,
     check_randomised_copy,
+    check_layer_geometry,
 )
 
 

@@ -142,6 +142,8 @@ class TensorFlowAdapter(ModelAdapter):
                 self._num_classes = int(scores.shape[1])
             self._layer_outputs = inspection.layer_outputs(model)
             capabilities.update({"layers", "randomise"})
+            if inspection.is_keras_model(model):
+                capabilities.add("geometry")
             if self.default_layer() is not None:
                 capabilities.add("embedding")
         self.capabilities = frozenset(capabilities)
@@ -310,6 +312,21 @@ class TensorFlowAdapter(ModelAdapter):
         """The last layer with a spatial (4-D) output: what ``embed`` and Grad-CAM use."""
         spatial = [name for name, t in self._layer_outputs.items() if len(t.shape) == 4]
         return spatial[-1] if spatial else None
+
+    def layer_geometry(self, size: tuple[int, int]) -> list[dict[str, Any]]:
+        """Every 2-D convolution and pooling on ``size`` images, in graph order.
+
+        Read from a clone of the Keras model on an input of that size, without running
+        it; see :meth:`imacs.adapters.base.ModelAdapter.layer_geometry` for the fields.
+        """
+        self.require("geometry", by="layer_geometry()")
+        from imacs_tensorflow.geometry import layer_geometry
+
+        channels = self._image_shape[-1] if self._image_shape is not None else None
+        if channels is None:
+            declared = self._graph_input.shape[1 if self.channels_first else -1]
+            channels = int(declared or 3)
+        return layer_geometry(self.model, size, channels, channels_first=self.channels_first)
 
     def layer_names(self) -> list[str]:
         """Names of the layers ``layer_gradients`` and ``embed`` accept, in graph order."""

@@ -135,6 +135,9 @@ class TorchAdapter(ModelAdapter):
             if isinstance(self.model, torch.jit.ScriptModule)
             else frozenset({"gradients", "layers", "embedding", "randomise"})
         )
+        if "layers" in self.capabilities:
+            # convolutions and poolings are found with forward pre-hooks, as layers are
+            self.capabilities = self.capabilities | {"geometry"}
 
     @classmethod
     def load(
@@ -355,6 +358,17 @@ class TorchAdapter(ModelAdapter):
                 self.forward_pixels(self._pixels(x[s]))
             parts.append(_to_numpy(_channel_last(captured.output(layer))))
         return np.concatenate(parts)
+
+    def layer_geometry(self, size: tuple[int, int]) -> list[dict[str, Any]]:
+        """Every ``Conv2d``, ``MaxPool2d`` and ``AvgPool2d`` on ``size`` images, in run order.
+
+        Found with one forward pass of an all-zero image; see
+        :meth:`imacs.adapters.base.ModelAdapter.layer_geometry` for the fields.
+        """
+        self.require("geometry", by="layer_geometry()")
+        from imacs_torch.geometry import layer_geometry
+
+        return layer_geometry(self, size)
 
     def default_layer(self, images: Any) -> str:
         """The layer ``embed`` and Grad-CAM use when none is named: the last spatial map."""
