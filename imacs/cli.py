@@ -1044,6 +1044,213 @@ def store_clear(store_path: str | None, yes: bool) -> None:
     click.echo(f"removed {count} results ({_amount(freed)}) from {opened.root}")
 
 
+@cli.command()
+@_verbosity_options
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(exists=True),
+    help="Model file or SavedModel folder.",
+)
+@click.option("--name", default=None, help="The model's name, for the tables.")
+@click.option(
+    "--data",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder of images (sub-folders per class give labels). Required.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for quality.csv, quality.json, per_image.csv and curves.png.",
+)
+@click.option(
+    "--method",
+    default=DEFAULT_METHOD,
+    show_default=True,
+    help="Attribution method whose maps are judged (see `imacs plugins`).",
+)
+@click.option(
+    "--method-option",
+    "method_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Method parameter such as n_steps=64; VALUE is read as JSON when it parses. Repeatable.",
+)
+@click.option(
+    "--measure",
+    "measures",
+    multiple=True,
+    metavar="NAME",
+    help="Quality measure, such as deletion or road-morf (see `imacs plugins`). Repeatable "
+    "[default: insertion, deletion].",
+)
+@click.option(
+    "--measure-option",
+    "measure_options",
+    multiple=True,
+    metavar="NAME.KEY=VALUE",
+    help="Measure parameter such as deletion.n_steps=32. Repeatable.",
+)
+@click.option(
+    "--model-option",
+    "model_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Adapter option such as factory=pkg.mod:build, read as the type the adapter declares. "
+    "Repeatable.",
+)
+@_preprocessing_options()
+@click.option(
+    "--targets",
+    default=None,
+    help="Which class the maps explain: 'own' (the model's prediction, the default), "
+    "'label' (the sub-folder's class) or a class index.",
+)
+@click.option(
+    "--max-images",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Judge a random sample of this many images (drawn with --seed) instead of all.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Most inputs sent to the model in one call.",
+)
+@_data_options
+def evaluate(
+    model_path: str,
+    name: str | None,
+    data: str | None,
+    out_dir: str,
+    method: str,
+    method_options: tuple[str, ...],
+    measures: tuple[str, ...],
+    measure_options: tuple[str, ...],
+    model_options: tuple[str, ...],
+    scale: str | None,
+    mean: str | None,
+    std: str | None,
+    targets: str | None,
+    max_images: int | None,
+    seed: int,
+    batch_size: int,
+    size: str | None,
+    skip_unreadable: bool,
+    convert_grayscale: bool,
+) -> None:
+    """Can a model's attribution maps be trusted? Run quality measures on a folder.
+
+    Writes one row per measure (mean score and a 95% bootstrap interval over images) to
+    quality.csv and quality.json, each image's scores to per_image.csv, and the mean
+    curves to curves.png.
+    """
+    from imacs.data.folder import read_image_folder
+    from imacs.quality.evaluate import DEFAULT_MEASURES, evaluate_quality, write_evaluation
+
+    if data is None:
+        raise click.UsageError("give --data, the folder of images")
+    options = _key_values(model_options, "--model-option", as_text=True)
+    fields = _preprocessing_fields(scale, mean, std)
+    if fields:
+        options["preprocessing"] = _preprocessing(fields, "--scale/--mean/--std")
+    model = _load_model(model_path, options, name=name, folders=[Path.cwd()])
+    folder = read_image_folder(
+        data,
+        size=_size(size),
+        on_error="skip" if skip_unreadable else "raise",
+        convert_grayscale=convert_grayscale,
+    )
+    chosen = np.arange(len(folder.names))
+    if max_images is not None and max_images < len(chosen):
+        chosen = np.sort(np.random.default_rng(seed).choice(chosen, max_images, replace=False))
+    progress = Progress(_verbosity() > logs.QUIET)
+    with progress.running():
+        all_targets = _attribute_targets(targets or "own", model, folder, batch_size, progress)
+        images = np.asarray(folder.images[chosen])
+        results = evaluate_quality(
+            model,
+            images,
+            all_targets[chosen],
+            measures=list(measures) or list(DEFAULT_MEASURES),
+            measure_params=_named_key_values(measure_options, "--measure-option"),
+            method=method,
+            method_params=_key_values(method_options, "--method-option"),
+            seed=seed,
+            batch_size=batch_size,
+        )
+    written = write_evaluation(
+        results,
+        Path(out_dir),
+        image_names=[folder.names[i] for i in chosen],
+        model=name or Path(model_path).stem,
+    )
+    lines = [
+        f"{r.measure}: {r.mean:.4g} [{low:.4g}, {high:.4g}] "
+        f"({'higher' if r.higher_is_better else 'lower'} is better)"
+        for r in results.values()
+        for low, high in [r.confidence_interval()]
+    ]
+    _result(Path(out_dir), [*lines, f"tables and figures: {', '.join(p.name for p in written)}"])
+
+
+@cli.command("inspect")
+@_verbosity_options
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(exists=True),
+    help="Model file or SavedModel folder.",
+)
+@click.option(
+    "--size",
+    "size_text",
+    required=True,
+    metavar="HEIGHTxWIDTH",
+    help="Input size to check, such as 224x224.",
+)
+@click.option(
+    "--model-option",
+    "model_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Adapter option such as factory=pkg.mod:build, read as the type the adapter declares. "
+    "Repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def inspect_model(
+    model_path: str,
+    size_text: str,
+    model_options: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Check a model's padding at an input size: which convolution and pooling layers pad
+    unevenly (a side left unread or padded more), and the nearest sizes with none
+    (docs/spatial.md)."""
+    from imacs.spatial.padding import format_report, padding_report
+
+    size = _size(size_text)
+    assert size is not None
+    options = _key_values(model_options, "--model-option", as_text=True)
+    model = _load_model(model_path, options, name=None, folders=[Path.cwd()])
+    report = padding_report(model, size)
+    if as_json:
+        import json
+
+        plain = {**report, "layers": report["layers"].to_dict(orient="records")}
+        click.echo(json.dumps(plain, indent=1, default=str))
+    else:
+        click.echo(format_report(report))
+
+
 def _debugging(argv: list[str]) -> bool:
     """Whether the user asked for tracebacks: ``--debug`` before the command, or IMACS_DEBUG."""
     flag = os.environ.get("IMACS_DEBUG", "").strip().lower()
