@@ -85,6 +85,23 @@ def _clusterer(
     return _component("clusterer", spec, params, "clusterer")
 
 
+def _spatial_parts(spatial: bool | Sequence[str]) -> tuple[str, ...]:
+    from imacs.spatial import PARTS
+
+    if spatial is True:
+        return PARTS
+    if spatial is False or spatial is None:
+        return ()
+    chosen = (spatial,) if isinstance(spatial, str) else tuple(spatial)
+    unknown = [part for part in chosen if part not in PARTS]
+    if unknown:
+        raise InvalidInputError(
+            f"unknown spatial part(s) {', '.join(map(repr, unknown))}: expected True, False "
+            f"or parts among {', '.join(PARTS)}"
+        )
+    return chosen
+
+
 def compare(
     model_a: Any,
     model_b: Any,
@@ -120,6 +137,7 @@ def compare(
     on_error: str = "raise",
     embedding_model: str = "a",
     ignore_alerts: Sequence[str] = (),
+    spatial: bool | Sequence[str] = True,
     store: Store | str | os.PathLike[str] | None = None,
     executor: Executor | None = None,
     progress: bool = True,
@@ -191,6 +209,12 @@ def compare(
     ignore_alerts:
         Codes of the checks not to run on the result (``comparison.alerts``); see
         :data:`imacs.comparison.alerts.CHECKS` and docs/comparison.md, "Alerts".
+    spatial:
+        The "where in the frame" analysis (docs/spatial.md): ``True`` runs every part,
+        ``False`` none, or name the parts among ``"positional"`` (positional attribution
+        maps from the stored maps), ``"padding"`` (uneven padding of each model at the
+        images' size), ``"activations"`` (mean activation maps per layer) and
+        ``"blind_spots"`` (the blind-spot probe). Kept in ``comparison.spatial``.
     store:
         Where results are kept and found again (a folder); by default
         ``$IMACS_STORE`` or ``~/.cache/imacs/store``.
@@ -204,6 +228,7 @@ def compare(
     check_positive_int(causal_clusters, "causal_clusters")
     check_choice(embedding_model, "embedding_model", ("a", "b"))
     ignored = check_ignored(ignore_alerts)
+    spatial_parts = _spatial_parts(spatial)
     if causal is not None:
         check_choice(causal, "causal", ("mean", "blur", "none"))
         causal = None if causal == "none" else causal
@@ -277,6 +302,7 @@ def compare(
         class_mapping=dict(class_mapping) if class_mapping is not None else None,
         embedding_model=embedding_model,
         ignore_alerts=ignored,
+        spatial=spatial_parts,
     )
     run = ComparisonRun(
         adapter_a,

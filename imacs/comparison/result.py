@@ -67,6 +67,8 @@ class Comparison:
     timings: dict[str, float] = field(default_factory=dict, compare=False)
     #: what the run's own checks found wrong with it (:mod:`imacs.comparison.alerts`)
     alerts: list[Alert] = field(default_factory=list)
+    #: the "where in the frame" analysis (:class:`imacs.spatial.analysis.SpatialResult`)
+    spatial: Any = field(default=None, compare=False)
 
     # -- summaries ----------------------------------------------------------------------
 
@@ -278,6 +280,8 @@ class Comparison:
                 else:
                     table.to_parquet(path, index=False)
                 written.append(path)
+        if self.spatial is not None:
+            written.extend(self.spatial.save(folder))
         failure: Exception | None = None
         try:
             if figures:
@@ -387,6 +391,11 @@ class Comparison:
                 if column in table:
                     table[column] = table[column].astype("boolean")
             tables[name] = table
+        spatial = None
+        if (folder / "spatial.json").is_file():
+            from imacs.spatial.analysis import SpatialResult
+
+            spatial = SpatialResult.load(folder)
         return cls(
             **tables,
             settings=meta["settings"],
@@ -394,6 +403,7 @@ class Comparison:
             dataset=meta["dataset"],
             store=meta.get("store"),
             alerts=[Alert.from_dict(alert) for alert in meta.get("alerts", [])],
+            spatial=spatial,
         )
 
 

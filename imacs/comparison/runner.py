@@ -78,6 +78,8 @@ class Settings:
     embedding_model: str = "a"
     #: codes of the alerts not checked (:mod:`imacs.comparison.alerts`)
     ignore_alerts: tuple[str, ...] = ()
+    #: parts of the "where in the frame" analysis run (:mod:`imacs.spatial.analysis`)
+    spatial: tuple[str, ...] = ("positional", "padding", "activations", "blind_spots")
 
     def describe(self) -> dict[str, Any]:
         """The settings as plain data, for the saved comparison and the report."""
@@ -110,6 +112,7 @@ class Settings:
             "class_mapping": self.class_mapping,
             "embedding_model": self.embedding_model,
             "ignore_alerts": list(self.ignore_alerts),
+            "spatial": list(self.spatial),
         }
 
 
@@ -167,6 +170,7 @@ class ComparisonRun:
         self.image_scores: list[dict[str, Any]] = []
         self.feature_blocks: list[list[np.ndarray]] = []
         self.stage_seconds: dict[str, float] = {}
+        self.positional: Any = None
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -414,7 +418,11 @@ class ComparisonRun:
         self.region_rows = []
         self.image_scores = []
         self.feature_blocks = [[] for _ in s.featurizers]
-        self.stage_seconds = {"segment": 0.0, "featurize": 0.0}
+        self.stage_seconds = {"segment": 0.0, "featurize": 0.0, "spatial": 0.0}
+        if "positional" in s.spatial:
+            from imacs.spatial.positional import PositionalAccumulator
+
+            self.positional = PositionalAccumulator()
         n = len(self.image_keys)
         with self.progress.stage("segmenting and scoring", n) as tick:
             for index in self._batches(n, s.batch_size):
@@ -430,7 +438,14 @@ class ComparisonRun:
         images = [self._load("images", self.image_keys[i]) for i in index]
         labels = [self._segments(i, image) for i, image in zip(index, images, strict=True)]
         seconds["segment"] += time.perf_counter() - start
-        maps_a, maps_b = self._maps("a", index), self._maps("b", index)
+        raw = {side: [self._map(side, i) for i in index] for side in ("a", "b")}
+        if self.positional is not None:
+            start = time.perf_counter()
+            for map_a, map_b in zip(raw["a"], raw["b"], strict=True):
+                self.positional.add(map_a, map_b)
+            seconds["spatial"] += time.perf_counter() - start
+        maps_a = [normalise_map(m, s.map_sign) for m in raw["a"]]
+        maps_b = [normalise_map(m, s.map_sign) for m in raw["b"]]
         chosen_per_image = []
         for i, label_map, map_a, map_b in zip(index, labels, maps_a, maps_b, strict=True):
             scores = score_regions(label_map, map_a, map_b)
@@ -599,6 +614,7 @@ class ComparisonRun:
             table.insert(
                 1, "name", timed("statistics", lambda: self._cluster_names(regions, table))
             )
+            spatial = timed("spatial", self.spatial_analysis) if s.spatial else None
         return Comparison(
             clusters=table.reset_index(drop=True),
             regions=regions,
@@ -617,7 +633,33 @@ class ComparisonRun:
             store=str(self.store.root),
             work={"attributed_a": self.attributed["a"], "attributed_b": self.attributed["b"]},
             timings=timings,
+            spatial=spatial,
         )
+
+    def spatial_analysis(self) -> Any:
+        """The "where in the frame" parts (:mod:`imacs.spatial.analysis`) chosen in settings.
+
+        The positional maps were gathered while scoring; the other parts need the models
+        and a sample of images of the dataset's first size.
+        """
+        from imacs.spatial.analysis import ACTIVATION_IMAGES, analyse_models
+
+        s = self.settings
+        first = self._images([0])
+        shape = first.shape[1:]
+        sample_index = [
+            i
+            for i in range(min(len(self.image_keys), 4 * ACTIVATION_IMAGES))
+            if self._load("images", self.image_keys[i]).shape == shape
+        ][:ACTIVATION_IMAGES]
+        with self.progress.stage("where in the frame", 1) as tick:
+            result = analyse_models(
+                self.models, self._images(sample_index), parts=s.spatial, batch_size=s.batch_size
+            )
+            if self.positional is not None:
+                result.positional = self.positional.result(alpha=s.alpha, seed=s.seed)
+            tick(1)
+        return result
 
     def _cluster_names(self, regions: Any, table: Any) -> list[str]:
         """Each cluster's name in words (:mod:`imacs.comparison.naming`), in table order."""

@@ -450,6 +450,11 @@ def save_figures(comparison: Comparison, directory: str | Path) -> list[Path]:
     figures = {"summary": summary_figure(comparison)}
     if comparison.has_store:
         figures["exemplars"] = exemplars_figure(comparison)
+    from imacs.report.spatial import positional_figure
+
+    positional = positional_figure(comparison)
+    if positional is not None:
+        figures["positional"] = positional
     written = []
     for name, figure in figures.items():
         for fmt in FORMATS:

@@ -789,6 +789,8 @@ def _alerts(comparison: Any) -> list[dict[str, str]]:
 
 
 def _template_context(comparison: Any, data: Mapping[str, Any], title: str) -> dict[str, Any]:
+    from imacs.report.spatial import spatial_view
+
     return {
         "title": title,
         "alerts": _alerts(comparison),
@@ -807,6 +809,7 @@ def _template_context(comparison: Any, data: Mapping[str, Any], title: str) -> d
         "alpha": _text(data["meta"]["alpha"]),
         "colors": data["meta"]["colors"],
         "n_images": len(comparison.images),
+        "spatial": spatial_view(comparison),
     }
 
 
