@@ -84,7 +84,7 @@ def main() -> None:
         "size": size,
         "n_steps": n_steps,
         "batch_size": batch_size,
-        "forward_passes": int(len(passes)),
+        "forward_passes": len(passes),
         "passes_seconds": floor,
         "imacs_seconds": measured,
         "imacs_over_passes": measured / floor,
