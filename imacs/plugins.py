@@ -85,6 +85,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "imacs.quality.road",
     "imacs.quality.infidelity",
     "imacs.quality.perturbation_tests",
+    "imacs.quality.randomisation",
 )
 
 Status = Literal["loaded", "broken", "blocked"]

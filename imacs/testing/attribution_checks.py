@@ -89,6 +89,17 @@ class RecordingAdapter(ModelAdapter):
     def layer_names(self) -> list[str]:
         return self.adapter.layer_names()
 
+    def parameter_layers(self) -> list[str]:
+        return self.adapter.parameter_layers()
+
+    def randomised_copy(self, layers: Any, *, seed: int = 0) -> RecordingAdapter:
+        """The wrapped adapter's randomised copy, recorded into this adapter's counts."""
+        self.used.add("randomise")
+        copy = RecordingAdapter(self.adapter.randomised_copy(layers, seed=seed))
+        copy.used = self.used
+        copy._record = self._record  # type: ignore[method-assign]
+        return copy
+
     def default_layer(self, images: Any) -> str | None:
         return self.adapter.default_layer(images)
 
