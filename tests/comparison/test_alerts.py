@@ -440,3 +440,36 @@ def test_a_failing_check_warns_and_the_others_still_run(monkeypatch: pytest.Monk
     with pytest.warns(RuntimeWarning, match="'chance-accuracy' check failed"):
         found = find_alerts(table_comparison(pred_a, order[pred_a]))
     assert [a.code for a in found] == ["class-permutation"]
+
+
+# -- the sanity check reads the quality table ------------------------------------------
+
+
+def _with_quality(rows: list[dict[str, Any]]) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        quality=pd.DataFrame(rows),
+        settings={"method": "gradient-times-input"},
+        models={"a": {"name": "clean"}, "b": {}},
+    )
+
+
+def test_maps_that_survive_randomisation_are_flagged() -> None:
+    rows = [
+        {"side": "a", "measure": "model-randomisation", "mode": "cascading",
+         "similarity": "spearman_abs", "mean": 0.54},
+        {"side": "b", "measure": "model-randomisation", "mode": "cascading",
+         "similarity": "spearman_abs", "mean": 0.09},
+        {"side": "b", "measure": "model-randomisation", "mode": "cascading",
+         "similarity": "ssim", "mean": 0.9},
+        {"side": "b", "measure": "insertion", "mean": 0.9},
+    ]  # fmt: skip
+    found = alerts.check_sanity(_with_quality(rows))
+    assert found is not None and found.code == "sanity-check"
+    assert "clean (0.54)" in found.message and "model B" not in found.message
+    assert "say more about the method than about the models" in found.message
+    assert found.details["similarity"] == {"a": 0.54}
+    rows[0]["mean"] = 0.2
+    assert alerts.check_sanity(_with_quality(rows)) is None
+    assert alerts.check_sanity(_with_quality([])) is None
