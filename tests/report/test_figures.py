@@ -87,6 +87,8 @@ def test_save_figures_writes_png_and_svg_of_both_figures(
     comparison: Any, saved: list[Path]
 ) -> None:
     names = ["summary.png", "summary.svg", "exemplars.png", "exemplars.svg"]
+    if comparison.spatial is not None:  # where in the frame's positional maps
+        names += ["positional.png", "positional.svg"]
     assert sorted(p.name for p in saved) == sorted(names)
     for path in saved:
         assert path.stat().st_size > 1000
@@ -149,7 +151,7 @@ def test_without_the_store_only_the_summary_is_drawn(comparison: Any, tmp_path: 
     storeless = dataclasses.replace(comparison, store=None)
     with pytest.raises(InvalidInputError, match="store"):
         exemplars_figure(storeless)
-    moved = dataclasses.replace(comparison, store=str(tmp_path / "gone"))
+    moved = dataclasses.replace(comparison, store=str(tmp_path / "gone"), spatial=None)
     assert sorted(p.name for p in save_figures(moved, tmp_path / "out")) == [
         "summary.png",
         "summary.svg",

@@ -36,7 +36,11 @@ def comparison(tmp_path_factory: pytest.TempPathFactory) -> Any:
     _, test = split_indices()
     data = shortcut_digits(test[:96], shortcut=False, seed=7)
     store = tmp_path_factory.mktemp("store")
-    return imacs.compare(*planted_models(), data.images, data.labels, store=store, **FAST)
+    # the save mechanics list exact files; where in the frame's files are checked in
+    # tests/spatial/test_where_in_the_frame.py
+    return imacs.compare(
+        *planted_models(), data.images, data.labels, store=store, spatial=False, **FAST
+    )
 
 
 @pytest.fixture
@@ -158,7 +162,9 @@ def other(tmp_path_factory: pytest.TempPathFactory) -> Any:
     data = shortcut_digits(test[:40], shortcut=False, seed=5)
     store = tmp_path_factory.mktemp("other-store")
     settings = {**FAST, "n_clusters": 4}
-    return imacs.compare(*planted_models(), data.images, data.labels, store=store, **settings)
+    return imacs.compare(
+        *planted_models(), data.images, data.labels, store=store, spatial=False, **settings
+    )
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -89,6 +91,8 @@ def test_torch_against_keras_end_to_end(tmp_path) -> None:
     html = (out / "report.html").read_text()
     assert 'data-testid="where-in-the-frame"' in html and "padding-table" in html
     assert (out / "positional.png").is_file()
+    listed = json.loads((out / "comparison.json").read_text())["sha256"]
+    assert {"spatial.json", "spatial.npz", "positional.png"} <= set(listed)
     loaded = Comparison.load(out)
     np.testing.assert_allclose(loaded.spatial.positional.difference, spatial.positional.difference)
     assert loaded.spatial.padding["b"]["layers"].equals(spatial.padding["b"]["layers"])
