@@ -51,13 +51,26 @@ def positional_figure(comparison: Comparison) -> Figure | None:
     return figure
 
 
-def _png(figure: Figure) -> str:
+def _png(figure: Figure) -> dict[str, Any]:
+    """The figure as a PNG data URI with its size in pixels, for an SVG ``<image>``.
+
+    The report draws with canvases and SVG and has no ``<img>`` elements; an SVG image
+    with a data URI is allowed by its Content-Security-Policy (``img-src data:``).
+    """
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    from PIL import Image
+
+    buffer.seek(0)
+    with Image.open(buffer) as picture:
+        width, height = picture.size
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return {"uri": uri, "width": width, "height": height}
 
 
-def _heat_png(values: np.ndarray, flagged: np.ndarray | None = None, cmap: str = "viridis") -> str:
+def _heat_png(
+    values: np.ndarray, flagged: np.ndarray | None = None, cmap: str = "viridis"
+) -> dict[str, Any]:
     from imacs.report.figures import _new_figure, _style
 
     with _style():
