@@ -29,7 +29,18 @@ Optional capabilities are declared in ``capabilities``:
 - ``"randomise"``: ``parameter_layers()`` (the layers that hold parameters, input to
   output) and ``randomised_copy(layers, seed=)`` (a new adapter over a copy of the model
   with those layers re-initialised, the original untouched), for the model-parameter
-  randomisation test (Adebayo et al., NeurIPS 2018).
+  randomisation test (Adebayo et al., NeurIPS 2018);
+- ``"injection"``: ``layer_activations(inputs, layer, from_layer=None)`` (a layer's
+  channel-last activations, from images or from activations injected at an earlier layer)
+  and ``injected_gradients(activations, targets, layer)`` (run the rest of the network
+  from activations given at ``layer`` and return the target scores and their gradients
+  with respect to those activations), each batched; for methods that integrate along
+  paths through inner layers (DIX, IIA). Injection is defined at layers whose output is
+  a cut of the network, which every later layer reaches only through that output;
+- ``"vjp"``: ``output_vjp(images, weights)`` (the model's outputs ``(N, K)`` and the
+  gradient with respect to the input pixels of ``sum_k weights[n, k] * outputs[n, k]``
+  for each image), so a method can differentiate any loss of the outputs (LTX's
+  cross-entropy) without writing framework code.
 
 Adapters may also offer ``smooth_surrogate={"beta": 10}``: gradients (and so every
 gradient-based attribution) are then taken through a copy of the model whose ReLUs are
@@ -130,7 +141,8 @@ class ModelAdapter(abc.ABC):
     #: The framework the adapter drives, for reports.
     framework: ClassVar[str] = ""
     #: What this adapter can do beyond ``predict`` and ``scores``: ``"gradients"`` (every
-    #: differentiable model), ``"layers"``, ``"embedding"``.
+    #: differentiable model), ``"layers"``, ``"embedding"``, ``"geometry"``,
+    #: ``"randomise"``, ``"injection"``, ``"vjp"`` (see the module docstring).
     capabilities: frozenset[str] = frozenset({"gradients"})
     #: The model's own name, for reports and tables ("resnet-2024"); set by
     #: ``imacs.load_model(..., name=...)``. Not part of the fingerprint: renaming a model
@@ -328,6 +340,145 @@ class ModelAdapter(abc.ABC):
         """
         self.require("randomise", by="randomised_copy()")
         raise NotImplementedError
+
+    def layer_activations(
+        self,
+        inputs: Any,
+        layer: str,
+        *,
+        from_layer: str | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Channel-last activations of ``layer`` (capability ``injection``).
+
+        ``inputs`` are images ``(N, H, W, C)`` when ``from_layer`` is ``None``, otherwise
+        channel-last activations of ``from_layer``, injected there in place of its output
+        (``from_layer`` must come before ``layer``). One forward pass per input, of the
+        part of the network between the two.
+        """
+        self.require("injection", by="layer_activations()")
+        self._check_layer_name(layer)
+        if from_layer is None:
+            x = self._check_images(inputs)
+        else:
+            self._check_layer_name(from_layer)
+            x = self._check_activations(inputs)
+        parts = [
+            np.asarray(self._layer_activations(x[s], layer, from_layer), dtype=np.float32)
+            for s in self._slices(x, batch_size)
+        ]
+        return np.concatenate(parts)
+
+    def injected_gradients(
+        self,
+        activations: Any,
+        targets: Any,
+        layer: str,
+        *,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Target scores ``(N,)`` of the network run on from ``activations`` given at ``layer``,
+        and their gradients with respect to those activations (capability ``injection``).
+
+        ``activations`` are channel-last, shaped as :meth:`layer_activations` returns them
+        for ``layer``; the rest of the network runs forward and backward from there (one
+        pass of the tail per activation), the layers before ``layer`` do not run per input.
+        """
+        self.require("injection", by="injected_gradients()")
+        self._check_layer_name(layer)
+        a = self._check_activations(activations)
+        t = self._check_layer_targets(targets, len(a))
+        values, grads = [], []
+        for s in self._slices(a, batch_size):
+            value, grad = self._injected_gradients(a[s], t[s], layer)
+            values.append(self._checked_scores(value, s.stop - s.start))
+            grad = np.asarray(grad, dtype=np.float32)
+            if grad.shape != a[s].shape:
+                raise InvalidInputError(
+                    f"adapter {self.name!r} returned injected gradients of shape {grad.shape} "
+                    f"for activations of shape {a[s].shape}; they must match"
+                )
+            grads.append(grad)
+        return np.concatenate(values), np.concatenate(grads)
+
+    def output_vjp(
+        self, images: Any, weights: Any, *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs ``(N, K)`` and the input gradients of ``sum_k weights[n, k] * outputs[n, k]``.
+
+        A vector-Jacobian product of the model's raw outputs (what :meth:`predict`
+        returns, whatever the adapter's ``target``) with one weight vector per image, for
+        methods that differentiate a loss of the outputs: for a loss ``l(outputs)``, pass
+        ``weights = dl/doutputs`` (capability ``vjp``). One forward and backward pass.
+        """
+        self.require("vjp", by="output_vjp()")
+        x = self._check_images(images)
+        if self._num_classes is None:
+            self.predict(x[:1])
+        w = np.asarray(weights, dtype=np.float32)
+        if w.shape != (len(x), self._num_classes):
+            raise InvalidInputError(
+                f"expected weights of shape (N, K) = ({len(x)}, {self._num_classes}), one "
+                f"weight per image and model output; got {w.shape}"
+            )
+        if not np.isfinite(w).all():
+            raise InvalidInputError("the weights contain NaN or infinity")
+        outputs, grads = [], []
+        for s in self._slices(x, batch_size):
+            out, grad = self._output_vjp(x[s], w[s])
+            outputs.append(self._checked_outputs(out, x[s]))
+            grad = np.asarray(grad, dtype=np.float32)
+            if grad.shape != x[s].shape:
+                raise InvalidInputError(
+                    f"adapter {self.name!r} returned vjp gradients of shape {grad.shape} for "
+                    f"images of shape {x[s].shape}; they must match"
+                )
+            grads.append(grad)
+        return np.concatenate(outputs), np.concatenate(grads)
+
+    def _layer_activations(
+        self, inputs: np.ndarray, layer: str, from_layer: str | None
+    ) -> np.ndarray:
+        """Activations of ``layer`` for one batch, from images or from ``from_layer``."""
+        raise NotImplementedError
+
+    def _injected_gradients(
+        self, activations: np.ndarray, targets: np.ndarray, layer: str
+    ) -> tuple[Any, Any]:
+        """Scores and gradients w.r.t. activations injected at ``layer``, for one batch."""
+        raise NotImplementedError
+
+    def _output_vjp(self, images: np.ndarray, weights: np.ndarray) -> tuple[Any, Any]:
+        """Outputs and the input gradient of ``sum(weights * outputs)`` for one batch."""
+        raise NotImplementedError
+
+    def _check_layer_name(self, layer: str) -> None:
+        names = self.layer_names()
+        if layer not in names:
+            import difflib
+
+            close = difflib.get_close_matches(str(layer), names, n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise InvalidInputError(
+                f"the model has no layer named {layer!r}.{hint} Its layers are: "
+                f"{', '.join(names) or 'none'}"
+            )
+
+    @staticmethod
+    def _check_activations(activations: Any) -> np.ndarray:
+        a = np.asarray(activations)
+        if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
+            raise InvalidInputError(
+                "expected activations as a float array with a batch axis, (N, h, w, D) "
+                f"channel-last or (N, D); got {a.dtype} of shape {a.shape}: pass what "
+                "layer_activations() returns"
+            )
+        if not np.isfinite(a).all():
+            raise InvalidInputError("the activations contain NaN or infinity")
+        return np.ascontiguousarray(a, dtype=np.float32)
+
+    def _check_layer_targets(self, targets: Any, n: int) -> np.ndarray:
+        return as_targets(targets, n, self._num_classes)
 
     def _checked_layer_positions(self, layers: Iterable[str]) -> list[int]:
         """Positions of ``layers`` in :meth:`parameter_layers`; raise naming unknown ones."""

@@ -43,8 +43,8 @@ class RecordingAdapter(ModelAdapter):
 
     Every call is passed on to the wrapped adapter unchanged, in one piece, so the sizes
     recorded are exactly those a method asked for. ``used`` holds the capabilities that
-    were called (``"gradients"``, ``"layers"``, ``"embedding"``). ``largest_batch``,
-    ``calls`` and ``used`` can be reset with :meth:`reset`.
+    were called (``"gradients"``, ``"layers"``, ``"embedding"``, ``"injection"``,
+    ``"vjp"``). ``largest_batch``, ``calls`` and ``used`` can be reset with :meth:`reset`.
     """
 
     name = "recording"
@@ -102,6 +102,29 @@ class RecordingAdapter(ModelAdapter):
 
     def default_layer(self, images: Any) -> str | None:
         return self.adapter.default_layer(images)
+
+    def _layer_activations(
+        self, inputs: np.ndarray, layer: str, from_layer: str | None
+    ) -> np.ndarray:
+        self._record(len(inputs))
+        self.used.add("injection")
+        return self.adapter.layer_activations(
+            inputs, layer, from_layer=from_layer, batch_size=len(inputs)
+        )
+
+    def _injected_gradients(
+        self, activations: np.ndarray, targets: np.ndarray, layer: str
+    ) -> tuple[Any, Any]:
+        self._record(len(activations))
+        self.used.add("injection")
+        return self.adapter.injected_gradients(
+            activations, targets, layer, batch_size=len(activations)
+        )
+
+    def _output_vjp(self, images: np.ndarray, weights: np.ndarray) -> tuple[Any, Any]:
+        self._record(len(images))
+        self.used.add("vjp")
+        return self.adapter.output_vjp(images, weights, batch_size=len(images))
 
     def _chunk(self, images: Any, batch_size: int | None) -> int:
         n = len(images)

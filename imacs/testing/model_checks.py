@@ -241,6 +241,96 @@ def check_layer_geometry(adapter: ModelAdapter, images: np.ndarray, targets: np.
         layer_report(layer)  # the checker's arithmetic accepts it
 
 
+def check_layer_injection(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """Running the network on from a layer's own activations reproduces the whole pass.
+
+    For adapters with the ``injection`` capability, at the default layer: the target
+    scores of ``injected_gradients`` equal ``scores``; its gradients equal
+    ``layer_gradients``' (when the adapter has ``layers``); one batch and batches of one
+    agree; an unknown layer name raises ``InvalidInputError`` naming the model's layers.
+    (Derivatives against finite differences need the model in float64, which only the
+    adapter's own tests can build.)
+    """
+    if "injection" not in adapter.capabilities:
+        return
+    layer = adapter.default_layer(images)
+    assert layer is not None, "an adapter with 'injection' must name a default_layer()"
+    activations = adapter.layer_activations(images, layer)
+    assert activations.dtype == np.float32 and len(activations) == len(images), (
+        f"layer_activations returned {activations.dtype} {activations.shape}; expected "
+        f"float32 with {len(images)} rows"
+    )
+    scores, grads = adapter.injected_gradients(activations, targets, layer)
+    assert grads.shape == activations.shape, (
+        f"injected_gradients returned shape {grads.shape} for activations {activations.shape}"
+    )
+    if adapter.smooth_surrogate is None:
+        assert _close(scores, adapter.scores(images, targets), 1e-4), (
+            f"the scores of the network run on from layer {layer!r}'s own activations differ "
+            "from scores(): the injected pass does not continue the model"
+        )
+    if "layers" in adapter.capabilities:
+        expected_activations, expected = adapter.layer_gradients(images, targets, layer)
+        assert _close(activations, expected_activations, 1e-5), (
+            "layer_activations differ from the activations layer_gradients returns"
+        )
+        assert _close(grads, expected, 1e-4), (
+            f"injected_gradients at layer {layer!r} differ from layer_gradients there"
+        )
+    _, single = adapter.injected_gradients(activations, targets, layer, batch_size=1)
+    assert _close(grads, single, 1e-5), "injected_gradients depend on batch_size"
+    names = adapter.layer_names()
+    try:
+        adapter.injected_gradients(activations, targets, "no such layer")
+    except InvalidInputError as exc:
+        assert names[0] in str(exc), (
+            f"the error for an unknown layer does not list the model's layers: {exc}"
+        )
+    else:
+        raise AssertionError("injected_gradients accepted an unknown layer name")
+
+
+def check_output_vjp(adapter: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> None:
+    """``output_vjp`` is the gradient of a weighted sum of ``predict``'s outputs.
+
+    For adapters with the ``vjp`` capability: the outputs equal ``predict``; one-hot
+    weights give ``gradients`` (logit target, no surrogate); the product is linear in
+    the weights; batches of one agree with one batch; weights of the wrong shape raise
+    ``InvalidInputError``.
+    """
+    if "vjp" not in adapter.capabilities:
+        return
+    outputs = adapter.predict(images)
+    n, k = outputs.shape
+    one_hot = np.eye(k, dtype=np.float32)[targets]
+    vjp_outputs, grads = adapter.output_vjp(images, one_hot)
+    assert grads.shape == images.shape and grads.dtype == np.float32, (
+        f"output_vjp returned gradients {grads.dtype} {grads.shape}; expected float32 "
+        f"{images.shape}"
+    )
+    if adapter.smooth_surrogate is None:
+        assert _close(vjp_outputs, outputs, 1e-5), "output_vjp's outputs differ from predict()"
+        if adapter.target == "logit":
+            assert _close(grads, adapter.gradients(images, targets), 1e-4), (
+                "output_vjp with one-hot weights differs from gradients() of the logit"
+            )
+    rng = np.random.default_rng(0)
+    w1, w2 = (rng.normal(size=(n, k)).astype(np.float32) for _ in range(2))
+    g1 = adapter.output_vjp(images, w1)[1]
+    g2 = adapter.output_vjp(images, w2)[1]
+    g12 = adapter.output_vjp(images, w1 + 2 * w2)[1]
+    assert _close(g12, g1 + 2 * g2, 1e-4), "output_vjp is not linear in the weights"
+    assert _close(adapter.output_vjp(images, w1, batch_size=1)[1], g1, 1e-5), (
+        "output_vjp depends on batch_size"
+    )
+    try:
+        adapter.output_vjp(images, w1[:, :1] if k > 1 else w1[:1])
+    except InvalidInputError:
+        pass
+    else:
+        raise AssertionError("output_vjp accepted weights of the wrong shape")
+
+
 ADAPTER_CHECKS: tuple[Check, ...] = (
     check_predict,
     check_scores,
@@ -252,6 +342,8 @@ ADAPTER_CHECKS: tuple[Check, ...] = (
     check_bad_input_errors,
     check_randomised_copy,
     check_layer_geometry,
+    check_layer_injection,
+    check_output_vjp,
 )
 
 

@@ -67,9 +67,11 @@ class TensorFlowAdapter(ModelAdapter):
         or ``True``. ``predict`` and ``scores`` stay the model's own; see
         :mod:`imacs.adapters.surrogate`.
 
-    Capabilities: ``"gradients"`` always; ``"layers"``, ``"embedding"`` and
-    ``"randomise"`` (:meth:`randomised_copy`) for functional and Sequential Keras models,
-    whose inner layers can be reached through their graph.
+    Capabilities: ``"gradients"`` and ``"vjp"`` (:meth:`output_vjp`) always; ``"layers"``,
+    ``"embedding"``, ``"randomise"`` (:meth:`randomised_copy`) and ``"injection"``
+    (:meth:`injected_gradients`, through a sub-model from the layer's output) for
+    functional and Sequential Keras models, whose inner layers can be reached through
+    their graph.
     """
 
     name = "tensorflow"
@@ -134,14 +136,14 @@ class TensorFlowAdapter(ModelAdapter):
         self._graph_output: Any = None
         self._layer_outputs: dict[str, Any] = {}
         self._layer_functions: dict[tuple[str, str], Any] = {}
-        capabilities = {"gradients"}
+        capabilities = {"gradients", "vjp"}
         if self._graph_input is not None:
             self._graph_output = inspection.graph_output(model)
             scores = single_output(self._graph_output, output_key)  # refuses several heads now
             if len(scores.shape) == 2 and scores.shape[1] is not None:
                 self._num_classes = int(scores.shape[1])
             self._layer_outputs = inspection.layer_outputs(model)
-            capabilities.update({"layers", "randomise"})
+            capabilities.update({"layers", "randomise", "injection"})
             if inspection.is_keras_model(model):
                 capabilities.add("geometry")
             if self.default_layer() is not None:
@@ -380,6 +382,37 @@ class TensorFlowAdapter(ModelAdapter):
                 function = self._compiled.features_function(self._graph_input, activations)
             self._layer_functions[key] = function
         return self._layer_functions[key]
+
+    # -- capabilities: injection and vector-Jacobian products ------------------------------
+
+    def _output_vjp(self, images: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self._gradient_compiled.build(images)
+        outputs, grads = self._gradient_compiled.output_vjp(images, weights)
+        return outputs.numpy(), grads.numpy()
+
+    def _layer_activations(
+        self, inputs: np.ndarray, layer: str, from_layer: str | None
+    ) -> np.ndarray:
+        if from_layer is None:
+            return self._layer_function(layer, "features")(inputs).numpy()
+        key = (f"{from_layer}\x00{layer}", "between")
+        if key not in self._layer_functions:
+            self._layer_functions[key] = self._compiled.injected_activations_function(
+                self._layer_outputs[from_layer], self._layer_outputs[layer]
+            )
+        return self._layer_functions[key](inputs).numpy()
+
+    def _injected_gradients(
+        self, activations: np.ndarray, targets: np.ndarray, layer: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        key = (layer, "injected")
+        if key not in self._layer_functions:
+            _, graph_output, layer_outputs = self._gradient_graph
+            self._layer_functions[key] = self._gradient_compiled.injected_gradients_function(
+                layer_outputs[layer], graph_output
+            )
+        scores, grads = self._layer_functions[key](activations, targets)
+        return scores.numpy(), grads.numpy()
 
     # -- capability: randomised copies -----------------------------------------------------
 

@@ -217,6 +217,86 @@ class CompiledModel:
 
         return self.compile(activations_and_gradients, with_targets=True)
 
+    def output_vjp(self, images: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Outputs and the input gradient of ``sum(weights * outputs)`` (compiled lazily)."""
+        if not hasattr(self, "_output_vjp"):
+            signature = None
+            if self._images_spec is not None:
+                signature = [self._images_spec, tf.TensorSpec([None, None], tf.float32)]
+
+            def vjp(images: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                with tf.GradientTape() as tape:
+                    tape.watch(images)
+                    outputs = self._class_scores(self._run(self._call, self.model_input(images)))
+                    total = tf.reduce_sum(outputs * weights)
+                grads = tape.gradient(
+                    total, images, unconnected_gradients=tf.UnconnectedGradients.ZERO
+                )
+                return outputs, grads
+
+            self._output_vjp = tf.function(
+                vjp, input_signature=signature, reduce_retracing=signature is None, autograph=False
+            )
+        return self._output_vjp(images, weights)
+
+    def _model_layout(self, activations: tf.Tensor, dtype: Any) -> tf.Tensor:
+        # injected activations arrive channel-last, like every activation imacs hands out
+        if self._channels_first and activations.shape.rank == 4:
+            activations = tf.transpose(activations, NHWC_TO_NCHW)
+        return tf.cast(activations, dtype)
+
+    def _activation_spec(self, tensor: Any) -> tf.TensorSpec:
+        shape = list(tensor.shape[1:])
+        if self._channels_first and len(shape) == 3:
+            shape = [shape[1], shape[2], shape[0]]
+        return tf.TensorSpec([None, *shape], tf.float32, name="activations")
+
+    def injected_activations_function(self, from_tensor: Any, to_tensor: Any) -> Any:
+        """Compiled ``activations at one layer -> activations at a later one``.
+
+        The two tensors are symbolic outputs of the model's Keras graph; the sub-model
+        between them starts from the first, as Keras builds a model from an inner tensor.
+        """
+        between = keras.Model(from_tensor, to_tensor)
+        dtype = from_tensor.dtype
+
+        def forward(activations: tf.Tensor) -> tf.Tensor:
+            inputs = self._model_layout(activations, dtype)
+            return self._channel_last(between(inputs, training=False))
+
+        return tf.function(
+            forward, input_signature=[self._activation_spec(from_tensor)], autograph=False
+        )
+
+    def injected_gradients_function(self, layer_tensor: Any, outputs: Any) -> Any:
+        """Compiled ``(activations, targets) -> (scores, d scores / d activations)``.
+
+        The rest of the model runs from ``layer_tensor``'s place in the graph; Keras
+        refuses (graph disconnected) when a later layer also reads an earlier tensor.
+        """
+        try:
+            tail = keras.Model(layer_tensor, outputs)
+        except ValueError as exc:
+            raise InvalidInputError(
+                "the rest of the network cannot be run from this layer's output alone "
+                f"(Keras: {exc}): a skip connection crosses it; pick a layer between blocks"
+            ) from exc
+        dtype = layer_tensor.dtype
+
+        def gradients(activations: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            with tf.GradientTape() as tape:
+                tape.watch(activations)
+                scores = self._select(
+                    tail(self._model_layout(activations, dtype), training=False), targets
+                )
+            grads = tape.gradient(
+                scores, activations, unconnected_gradients=tf.UnconnectedGradients.ZERO
+            )
+            return scores, grads
+
+        signature = [self._activation_spec(layer_tensor), TARGETS_SPEC]
+        return tf.function(gradients, input_signature=signature, autograph=False)
+
     def features_function(self, graph_input: Any, activations: Any) -> Any:
         """Compiled ``images -> activations`` of one layer of the model's Keras graph."""
         sub_model = keras.Model(graph_input, activations)

@@ -79,8 +79,10 @@ class TorchAdapter(ModelAdapter):
         ``predict`` and ``scores`` stay the module's own; see
         :mod:`imacs.adapters.surrogate`.
 
-    Capabilities: ``"gradients"``; for modules that are not TorchScript also
-    ``"layers"``, ``"embedding"`` and ``"randomise"`` (:meth:`randomised_copy`).
+    Capabilities: ``"gradients"`` and ``"vjp"`` (:meth:`output_vjp`); for modules that
+    are not TorchScript also ``"layers"``, ``"embedding"``, ``"randomise"``
+    (:meth:`randomised_copy`) and ``"injection"`` (:meth:`injected_gradients`: a forward
+    hook replaces the layer's output; the layers before it run once on a blank image).
 
     Inner layers (``layer_gradients``, ``embed``) are reached through forward hooks,
     which TorchScript does not run, so a TorchScript module offers gradients only. Their
@@ -131,10 +133,14 @@ class TorchAdapter(ModelAdapter):
         self._default_embedding_layers: dict[tuple[int, ...], str] = {}
         # Forward hooks do not fire inside TorchScript, so its layers cannot be reached.
         self.capabilities = (
-            frozenset({"gradients"})
+            frozenset({"gradients", "vjp"})
             if isinstance(self.model, torch.jit.ScriptModule)
-            else frozenset({"gradients", "layers", "embedding", "randomise"})
+            else frozenset({"gradients", "vjp", "layers", "embedding", "randomise", "injection"})
         )
+        #: layers checked to be a cut of the network, by the input size they were checked at
+        self._cut_layers: set[tuple[str, tuple[int, ...]]] = set()
+        #: the per-image input shape last used to reach each layer, for injection there
+        self._layer_input_shapes: dict[str, tuple[int, ...]] = {}
         if "layers" in self.capabilities:
             # convolutions and poolings are found with forward pre-hooks, as layers are
             self.capabilities = self.capabilities | {"geometry"}
@@ -446,6 +452,133 @@ class TorchAdapter(ModelAdapter):
             )
         return _to_numpy(_channel_last(activation)), _to_numpy(_channel_last(grads))
 
+    # -- injection and vector-Jacobian products -----------------------------------------
+
+    def _output_vjp(self, images: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pixels = self._pixels(images).requires_grad_(True)
+        w = torch.from_numpy(weights).to(self.device)
+        with torch.enable_grad():
+            outputs = self.forward_pixels(pixels, model=self.gradient_model)
+            total = (outputs.to(torch.float32) * w).sum()
+            (grads,) = torch.autograd.grad(self._differentiable(total), pixels, allow_unused=True)
+        if grads is None:
+            raise self._detached_error()
+        return _to_numpy(outputs), _to_numpy(grads)
+
+    def _layer_activations(
+        self, inputs: np.ndarray, layer: str, from_layer: str | None
+    ) -> np.ndarray:
+        module = self._layer(layer)
+        if from_layer is None:
+            self._layer_input_shapes[layer] = tuple(inputs.shape[1:])
+            with (
+                torch.inference_mode(),
+                _capture(module, layer, stop=True) as captured,
+                contextlib.suppress(_StopForward),
+            ):
+                self.forward_pixels(self._pixels(inputs))
+            return _to_numpy(_channel_last(captured.output(layer)))
+        shape = self._injection_input_shape(from_layer)
+        self._layer_input_shapes.setdefault(layer, shape)
+        with (
+            torch.inference_mode(),
+            self._injecting(from_layer, inputs, shape, self.model) as injected,
+            _capture(module, layer, stop=True) as captured,
+            contextlib.suppress(_StopForward),
+        ):
+            self.forward_pixels(injected.pixels)
+        return _to_numpy(_channel_last(captured.output(layer)))
+
+    def _injected_gradients(
+        self, activations: np.ndarray, targets: np.ndarray, layer: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        shape = self._injection_input_shape(layer)
+        key = (layer, shape)
+        check_cut = key not in self._cut_layers
+        with (
+            torch.enable_grad(),
+            self._injecting(layer, activations, shape, self.gradient_model) as injected,
+        ):
+            if check_cut:
+                injected.pixels.requires_grad_(True)
+            outputs = self.forward_pixels(injected.pixels, model=self.gradient_model)
+            if outputs.shape[0] != len(activations):
+                raise self._not_a_cut(layer)
+            scores = self.select_target(outputs, self._targets(targets))
+            sources = [injected.tensor, injected.pixels] if check_cut else [injected.tensor]
+            grads = torch.autograd.grad(
+                self._differentiable(scores).sum(), sources, allow_unused=True
+            )
+        if grads[0] is None:
+            raise InvalidInputError(
+                f"the target score does not depend on layer {layer!r}: pick a layer on the "
+                "path from the input to the model's output"
+            )
+        if check_cut:
+            if grads[1] is not None and bool(grads[1].abs().max() > 0):
+                raise self._not_a_cut(layer)
+            self._cut_layers.add(key)
+        return _to_numpy(scores), _to_numpy(_channel_last(grads[0]))
+
+    def _injection_input_shape(self, layer: str) -> tuple[int, ...]:
+        shape = self._layer_input_shapes.get(layer)
+        if shape is None:
+            raise InvalidInputError(
+                f"the torch adapter runs the layers before {layer!r} once on a blank image "
+                "to reach it, and needs the image size for that: call "
+                f"layer_activations(images, {layer!r}) first"
+            )
+        return shape
+
+    @contextlib.contextmanager
+    def _injecting(
+        self, layer: str, activations: np.ndarray, shape: tuple[int, ...], model: torch.nn.Module
+    ) -> Iterator[_Injected]:
+        """Replace ``layer``'s output with ``activations`` during one forward pass.
+
+        The layers before it run on a single blank image, whose result is thrown away:
+        their cost is one image's, not one per injected activation. The tail then sees a
+        batch of ``len(activations)``.
+        """
+        module = self._layer(layer, model)
+        tensor = torch.tensor(activations, device=self.device, dtype=self._input_dtype)
+        if tensor.ndim == 4:
+            tensor = tensor.permute(0, 3, 1, 2)
+        tensor.requires_grad_(torch.is_grad_enabled())
+        injected = _Injected(torch.zeros((1, *shape), device=self.device), tensor)
+
+        def hook(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
+            if injected.used:
+                raise InvalidInputError(
+                    f"layer {layer!r} runs more than once in one forward pass, so activations "
+                    "cannot be injected there: pick another layer"
+                )
+            injected.used = True
+            if not isinstance(output, torch.Tensor) or output.shape[1:] != tensor.shape[1:]:
+                got = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else output
+                raise InvalidInputError(
+                    f"activations injected at layer {layer!r} have per-image shape "
+                    f"{tuple(activations.shape[1:])} (channel-last), but the layer outputs "
+                    f"{got} (PyTorch layout) for images of shape {shape}: pass what "
+                    "layer_activations() returns for this layer"
+                )
+            # a copy: an in-place op later (ReLU(inplace=True)) must not edit the leaf
+            return tensor.clone() if torch.is_grad_enabled() else tensor
+
+        handle = module.register_forward_hook(hook)
+        try:
+            yield injected
+        finally:
+            handle.remove()
+
+    def _not_a_cut(self, layer: str) -> InvalidInputError:
+        return InvalidInputError(
+            f"layer {layer!r} is not a cut of the network: later layers also read tensors "
+            "computed before it (a skip connection around it, or the batch size of the "
+            "input), so the rest of the network cannot be run from its output alone; pick "
+            "a layer between blocks, such as the output of a whole residual block"
+        )
+
     # -- randomised copies ----------------------------------------------------------------
 
     def parameter_layers(self) -> list[str]:
@@ -582,6 +715,15 @@ def _capture(module: torch.nn.Module, layer: str, *, stop: bool) -> Iterator[_Ca
         yield captured
     finally:
         handle.remove()
+
+
+@dataclass
+class _Injected:
+    """The blank image a pass starts from, and the activations injected along it."""
+
+    pixels: torch.Tensor
+    tensor: torch.Tensor
+    used: bool = False
 
 
 def _reset_to_identity(module: torch.nn.Module) -> None:
