@@ -67,6 +67,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "imacs.attribution.pami",
     "imacs.attribution.xrai",
     "imacs.attribution.grad_cam",
+    "imacs.attribution.dix",
+    "imacs.attribution.iia",
     "imacs.segmentation.slic",
     "imacs.segmentation.quickshift",
     "imacs.segmentation.watershed",
