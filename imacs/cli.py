@@ -665,6 +665,27 @@ def _names(text: str | None) -> list[str] | None:
     help="Whose inner features the embedding featurizer uses [default: a].",
 )
 @click.option(
+    "--quality",
+    "quality",
+    multiple=True,
+    metavar="NAME",
+    help="Quality measure run on a sample of images for both models, such as deletion or "
+    "model-randomisation (docs/quality.md). Repeatable [default: none].",
+)
+@click.option(
+    "--quality-option",
+    "quality_options",
+    multiple=True,
+    metavar="NAME.KEY=VALUE",
+    help="Parameter of one quality measure, such as deletion.n_steps=16. Repeatable.",
+)
+@click.option(
+    "--quality-images",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images the quality measures run on [32].",
+)
+@click.option(
     "--ignore-alert",
     "ignore_alerts",
     multiple=True,
@@ -713,6 +734,8 @@ def compare(
     metric_options: tuple[str, ...],
     clusterer: str | None,
     clusterer_options: tuple[str, ...],
+    quality: tuple[str, ...],
+    quality_options: tuple[str, ...],
     size: str | None,
     skip_unreadable: bool,
     convert_grayscale: bool,
@@ -783,12 +806,14 @@ def compare(
     _merge(settings, "featurizer", _names(featurizer))
     _merge(settings, "metrics", _names(metric))
     _merge(settings, "clusterer", clusterer)
+    _merge(settings, "quality", list(quality) or None)
     for key, file_params in (
         ("method_params", _key_values(method_options, "--method-option")),
         ("segmenter_params", _key_values(segmenter_options, "--segmenter-option")),
         ("clusterer_params", _key_values(clusterer_options, "--clusterer-option")),
         ("featurizer_params", _named_key_values(featurizer_options, "--featurizer-option")),
         ("metric_params", _named_key_values(metric_options, "--metric-option")),
+        ("quality_params", _named_key_values(quality_options, "--quality-option")),
     ):
         _merge(settings, key, _merged(settings.get(key), file_params))
     flags["ignore_alerts"] = list(flags["ignore_alerts"]) or None

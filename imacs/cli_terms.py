@@ -31,6 +31,8 @@ COMPARE_OPTIONS = {
     "featurizer_params": "--featurizer-option",
     "metric_params": "--metric-option",
     "clusterer_params": "--clusterer-option",
+    "quality_params": "--quality-option",
+    "quality_images": "--quality-images",
 }
 #: words that are options only where the message names them as a parameter
 _PLAIN_WORDS = ("alpha", "seed", "causal", "targets", "clusterer", "segmenter", "method")

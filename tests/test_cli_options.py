@@ -127,6 +127,46 @@ def test_the_config_file_sets_the_same_and_the_command_line_wins(
     assert seen["segmenter_params"] == {"n_segments": 20}  # not the default segmenter's
 
 
+def test_quality_options_reach_the_api_and_win_over_the_config_file(
+    digits: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["--model-a", "a.pt", "--model-b", "b.pt", "--data", str(digits), "--out", "o"]
+    argv += ["--quality", "deletion", "--quality", "model-randomisation"]
+    argv += ["--quality-option", "deletion.n_steps=16", "--quality-images", "24"]
+    _, seen, _ = compare_arguments(argv, monkeypatch, capsys)
+    assert seen["quality"] == ["deletion", "model-randomisation"]
+    assert seen["quality_params"] == {"deletion": {"n_steps": 16}}
+    assert seen["quality_images"] == 24
+
+    config = tmp_path / "imacs.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [model_a]
+            path = "a.pt"
+            [model_b]
+            path = "b.pt"
+            [data]
+            path = "{digits.name}"
+            [compare]
+            quality = ["insertion"]
+            quality_params = {{ insertion = {{ n_steps = 4, score = "output" }} }}
+            quality_images = 8
+            """
+        )
+    )
+    argv = ["--config", str(config), "--out", "o", "--quality-option", "insertion.n_steps=32"]
+    _, seen, _ = compare_arguments(argv, monkeypatch, capsys)
+    assert seen["quality"] == ["insertion"] and seen["quality_images"] == 8
+    assert seen["quality_params"] == {"insertion": {"n_steps": 32, "score": "output"}}
+    _, seen, _ = compare_arguments(
+        ["--model-a", "a.pt", "--model-b", "b.pt", "--data", str(digits), "--out", "o"],
+        monkeypatch,
+        capsys,
+    )
+    assert "quality" not in seen and "quality_images" not in seen
+
+
 def test_a_factory_beside_the_config_imports_without_pythonpath(
     digits: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -619,10 +619,11 @@ def check_small_clusters(comparison: Comparison) -> Alert | None:
 def check_sanity(comparison: Comparison) -> Alert | None:
     """A model whose maps barely change when its weights are re-initialised (Adebayo et al.).
 
-    Reads the comparison's ``quality`` table (one row per model side and measure, with
-    ``side``, ``measure``, ``mean`` and the measure's parameters as columns): the rows of
-    ``model-randomisation`` in ``cascading`` mode with ``spearman_abs`` similarity (the
-    measure's defaults when the columns are absent). A model is flagged when that mean
+    Reads the comparison's ``quality`` table (:mod:`imacs.comparison.quality`: one row
+    per model side and measure, with ``side``, ``measure``, ``mean``, and the ``mode`` and
+    ``similarity`` of the measures that have them): the rows of ``model-randomisation``
+    in ``cascading`` mode with ``spearman_abs`` similarity (the measure's defaults when
+    the columns are absent or empty). A model is flagged when that mean
     exceeds :data:`SANITY_SPEARMAN`: its maps then show the input more than what the
     model learnt, and the differences between the two models' maps say more about the
     attribution method than about the models.
@@ -638,7 +639,9 @@ def check_sanity(comparison: Comparison) -> Alert | None:
     failing = rows[np.asarray(rows["mean"], dtype=np.float64) > SANITY_SPEARMAN]
     if not len(failing):
         return None
-    method = comparison.settings.get("method", "the attribution method")
+    method = comparison.settings.get("method") or "the attribution method"
+    if isinstance(method, Mapping):  # a saved comparison's settings: {"name": ..., "params": ...}
+        method = method.get("name") or "the attribution method"
     named = []
     for row in failing.itertuples():
         side = str(getattr(row, "side", "?"))

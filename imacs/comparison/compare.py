@@ -11,6 +11,7 @@ from imacs.attribution.base import AttributionMethod
 from imacs.comparison.alerts import check_ignored, find_alerts
 from imacs.comparison.clustering import Clusterer
 from imacs.comparison.executor import Executor
+from imacs.comparison.quality import DEFAULT_QUALITY_IMAGES
 from imacs.comparison.result import Comparison
 from imacs.comparison.runner import TARGETS, ComparisonRun, Settings
 from imacs.comparison.scoring import MAP_SIGNS
@@ -20,6 +21,7 @@ from imacs.data.sources import as_data_source
 from imacs.errors import InvalidInputError
 from imacs.parameters import check_choice, check_positive_int, check_seed
 from imacs.plugins import get_host
+from imacs.quality.base import QualityMeasure
 from imacs.store import Store, open_store
 
 DEFAULT_SEGMENTER = "felzenszwalb"
@@ -138,6 +140,9 @@ def compare(
     embedding_model: str = "a",
     ignore_alerts: Sequence[str] = (),
     spatial: bool | Sequence[str] = True,
+    quality: Sequence[str | QualityMeasure] | None = None,
+    quality_params: Mapping[str, Mapping[str, Any]] | None = None,
+    quality_images: int = DEFAULT_QUALITY_IMAGES,
     store: Store | str | os.PathLike[str] | None = None,
     executor: Executor | None = None,
     progress: bool = True,
@@ -215,6 +220,17 @@ def compare(
         maps from the stored maps), ``"padding"`` (uneven padding of each model at the
         images' size), ``"activations"`` (mean activation maps per layer) and
         ``"blind_spots"`` (the blind-spot probe). Kept in ``comparison.spatial``.
+    quality, quality_params, quality_images:
+        Quality measures of each model's maps (docs/quality.md), names such as
+        ``["deletion", "model-randomisation"]`` or instances, with the named ones'
+        parameters keyed by name: ``{"deletion": {"n_steps": 16}}``. They run on
+        ``quality_images`` images (32) drawn under ``seed``, the same for both models,
+        with the maps the comparison made; ``comparison.quality`` holds one row per model
+        and measure with a bootstrap interval at the level ``1 - alpha``, and the
+        ``sanity-check`` alert reads its ``model-randomisation`` rows. Off by default
+        because they are costly: a perturbation measure makes ``n_steps + 1`` or more
+        forward passes per image, and the randomisation test attributes every image
+        again once per randomised layer (``len(model.parameter_layers())`` times).
     store:
         Where results are kept and found again (a folder); by default
         ``$IMACS_STORE`` or ``~/.cache/imacs/store``.
@@ -229,6 +245,13 @@ def compare(
     check_choice(embedding_model, "embedding_model", ("a", "b"))
     ignored = check_ignored(ignore_alerts)
     spatial_parts = _spatial_parts(spatial)
+    check_positive_int(quality_images, "quality_images")
+    quality_specs = [] if quality is None else _names(quality)
+    params_of = _params_by_name(quality_params, quality_specs, "quality_params")
+    measures = tuple(
+        _component("measure", m, params_of.get(m) if isinstance(m, str) else None, "measure")
+        for m in quality_specs
+    )
     if causal is not None:
         check_choice(causal, "causal", ("mean", "blur", "none"))
         causal = None if causal == "none" else causal
@@ -272,6 +295,11 @@ def compare(
     ]
 
     adapter_a, adapter_b = load_model(model_a), load_model(model_b)
+    for side, adapter in (("A", adapter_a), ("B", adapter_b)):
+        # before the comparison's hours of work, not after them
+        for measure in measures:
+            for capability in measure.requires:
+                adapter.require(capability, by=f"quality measure {measure.name!r} on model {side}")
     source = as_data_source(
         data,
         labels,
@@ -303,6 +331,8 @@ def compare(
         embedding_model=embedding_model,
         ignore_alerts=ignored,
         spatial=spatial_parts,
+        quality=measures,
+        quality_images=quality_images,
     )
     run = ComparisonRun(
         adapter_a,

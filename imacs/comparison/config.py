@@ -26,6 +26,8 @@ Example::
     n_clusters = 12
     targets = "label"
     causal = "mean"
+    quality = ["deletion", "model-randomisation"]   # off unless named
+    quality_params = { deletion = { n_steps = 16 } }
     seed = 0
 
 Relative paths are read relative to the file, and a factory module beside the file
@@ -72,6 +74,9 @@ SECTIONS: dict[str, frozenset[str]] = {
             "class_mapping",
             "embedding_model",
             "ignore_alerts",
+            "quality",
+            "quality_params",
+            "quality_images",
             "store",
         }
     ),

@@ -69,6 +69,9 @@ class Comparison:
     alerts: list[Alert] = field(default_factory=list)
     #: the "where in the frame" analysis (:class:`imacs.spatial.analysis.SpatialResult`)
     spatial: Any = field(default=None, compare=False)
+    #: the quality measures of each model's maps (:mod:`imacs.comparison.quality`): a
+    #: DataFrame with one row per model side and measure, or ``None`` when none ran
+    quality: Any = field(default=None, compare=False)
 
     # -- summaries ----------------------------------------------------------------------
 
@@ -282,6 +285,10 @@ class Comparison:
                 written.append(path)
         if self.spatial is not None:
             written.extend(self.spatial.save(folder))
+        if self.quality is not None:
+            from imacs.comparison.quality import save_quality
+
+            written.extend(save_quality(self.quality, folder))
         failure: Exception | None = None
         try:
             if figures:
@@ -396,6 +403,8 @@ class Comparison:
             from imacs.spatial.analysis import SpatialResult
 
             spatial = SpatialResult.load(folder)
+        from imacs.comparison.quality import load_quality
+
         return cls(
             **tables,
             settings=meta["settings"],
@@ -404,6 +413,7 @@ class Comparison:
             store=meta.get("store"),
             alerts=[Alert.from_dict(alert) for alert in meta.get("alerts", [])],
             spatial=spatial,
+            quality=load_quality(folder),
         )
 
 

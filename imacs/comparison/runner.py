@@ -35,6 +35,7 @@ from imacs.attribution.base import AttributionMethod
 from imacs.comparison.causal import fill_regions, softmax_at, target_probabilities
 from imacs.comparison.clustering import Clusterer
 from imacs.comparison.executor import Executor, InProcessExecutor
+from imacs.comparison.quality import DEFAULT_QUALITY_IMAGES
 from imacs.comparison.result import Comparison
 from imacs.comparison.scoring import normalise_map, score_regions, select_regions
 from imacs.comparison.statistics import DEFAULT_MIN_EFFECT, DEFAULT_PERMUTATIONS
@@ -43,6 +44,7 @@ from imacs.errors import InvalidInputError
 from imacs.features.base import Featurizer
 from imacs.metrics.base import MapMetric
 from imacs.progress import Progress
+from imacs.quality.base import QualityMeasure
 from imacs.segmentation.base import Segmenter
 from imacs.store import Store, array_digest, make_key, producer
 
@@ -80,6 +82,11 @@ class Settings:
     ignore_alerts: tuple[str, ...] = ()
     #: parts of the "where in the frame" analysis run (:mod:`imacs.spatial.analysis`)
     spatial: tuple[str, ...] = ("positional", "padding", "activations", "blind_spots")
+    #: quality measures run on a sample of the images for both models
+    #: (:mod:`imacs.comparison.quality`); none by default
+    quality: tuple[QualityMeasure, ...] = ()
+    #: the most images in that sample
+    quality_images: int = DEFAULT_QUALITY_IMAGES
 
     def describe(self) -> dict[str, Any]:
         """The settings as plain data, for the saved comparison and the report."""
@@ -113,6 +120,8 @@ class Settings:
             "embedding_model": self.embedding_model,
             "ignore_alerts": list(self.ignore_alerts),
             "spatial": list(self.spatial),
+            "quality": [{"name": m.name, "params": _plain(m.get_params())} for m in self.quality],
+            "quality_images": self.quality_images,
         }
 
 
@@ -615,6 +624,7 @@ class ComparisonRun:
                 1, "name", timed("statistics", lambda: self._cluster_names(regions, table))
             )
             spatial = timed("spatial", self.spatial_analysis) if s.spatial else None
+            quality = timed("quality", self.quality_analysis) if s.quality else None
         return Comparison(
             clusters=table.reset_index(drop=True),
             regions=regions,
@@ -634,7 +644,50 @@ class ComparisonRun:
             work={"attributed_a": self.attributed["a"], "attributed_b": self.attributed["b"]},
             timings=timings,
             spatial=spatial,
+            quality=quality,
         )
+
+    def quality_analysis(self) -> Any:
+        """Each model's quality table (:mod:`imacs.comparison.quality`) on a sample.
+
+        The sample is drawn under the seed among the images of the dataset's first size
+        (the measures batch images together), the same images for both models, and the
+        measures score the maps already in the store.
+        """
+        from imacs.comparison.quality import quality_sample, run_quality
+
+        s = self.settings
+        shape = self._images([0]).shape[1:]
+        index = quality_sample(
+            len(self.image_keys),
+            s.quality_images,
+            s.seed,
+            lambda i: self._load("images", self.image_keys[i]).shape == shape,
+        )
+        names = {}
+        for side, model in self.models.items():
+            described = model.describe()
+            kind = described.get("framework") or described.get("adapter")
+            names[side] = str(
+                described.get("name") or (f"{side.upper()} ({kind})" if kind else side.upper())
+            )
+        with self.progress.stage("quality measures", 2 * len(s.quality)) as tick:
+            table = run_quality(
+                self.models,
+                names,
+                self._images(index),
+                {side: self.targets[side][index] for side in self.models},
+                {side: np.stack([self._map(side, i) for i in index]) for side in self.models},
+                s.quality,
+                s.method,
+                level=1.0 - s.alpha,
+                seed=s.seed,
+                batch_size=s.batch_size,
+                on_measure=lambda: tick(1),
+            )
+        table.attrs["measures"] = s.describe()["quality"]
+        table.attrs["images"] = index
+        return table
 
     def spatial_analysis(self) -> Any:
         """The "where in the frame" parts (:mod:`imacs.spatial.analysis`) chosen in settings.
