@@ -789,6 +789,7 @@ def _alerts(comparison: Any) -> list[dict[str, str]]:
 
 
 def _template_context(comparison: Any, data: Mapping[str, Any], title: str) -> dict[str, Any]:
+    from imacs.report.quality import quality_view
     from imacs.report.spatial import spatial_view
 
     return {
@@ -810,6 +811,7 @@ def _template_context(comparison: Any, data: Mapping[str, Any], title: str) -> d
         "colors": data["meta"]["colors"],
         "n_images": len(comparison.images),
         "spatial": spatial_view(comparison),
+        "quality": quality_view(comparison),
     }
 
 

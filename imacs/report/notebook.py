@@ -62,6 +62,7 @@ def summary_html(comparison: Comparison, *, top: int = TOP) -> str:
         f'<div style="margin:4px 0 6px">{escape(headline(comparison))}</div>',
         _models_table(comparison, summary),
         f'<div style="margin:6px 0">{escape(_DOT.join(facts))}</div>',
+        *_quality(comparison),
         _clusters_table(comparison, clusters),
         f'<div style="color:{COLOR_NEUTRAL};margin-top:4px">'
         + escape(
@@ -75,6 +76,16 @@ def summary_html(comparison: Comparison, *, top: int = TOP) -> str:
         "</div>",
     ]
     return "\n".join(parts)
+
+
+def _quality(comparison: Comparison) -> list[str]:
+    """The line on whether each model's maps pass the sanity check, when quality ran."""
+    from imacs.report.quality import quality_line
+
+    line = quality_line(comparison)
+    if line is None:
+        return []
+    return [f'<div class="imacs-quality" style="margin:6px 0">{escape(line)}</div>']
 
 
 #: border and background of an alert, by severity

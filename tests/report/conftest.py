@@ -119,3 +119,38 @@ def hostile_report(hostile_comparison: Any, tmp_path_factory: pytest.TempPathFac
 
     path = tmp_path_factory.mktemp("hostile-report") / "report.html"
     return write_report(hostile_comparison, path, progress=False, title=f"{SCRIPT} title")
+
+
+@pytest.fixture(scope="session")
+def quality_comparison(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Two demo CNNs trained for one epoch, compared with gradient x input on 16 digits,
+    with the deletion and randomisation measures: both models fail the sanity check."""
+    torch = pytest.importorskip("torch")
+    from imacs.demo.models import train_torch_cnn
+
+    train = shortcut_digits(slice(0, 200), shortcut=False, seed=0)
+    data = shortcut_digits(slice(600, 616), shortcut=False, seed=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks only wait on threads of a busy CPU
+    try:
+        models = [
+            imacs.load_model(train_torch_cnn(train.images, train.labels, seed=s, epochs=1), name=n)
+            for s, n in ((0, "first"), (1, "second"))
+        ]
+        return imacs.compare(
+            *models,
+            data.images,
+            data.labels,
+            method="gradient-times-input",
+            quality=["deletion", "model-randomisation"],
+            quality_params={"deletion": {"n_steps": 8}},
+            quality_images=12,
+            causal=None,
+            spatial=False,
+            n_clusters=3,
+            n_permutations=200,
+            store=tmp_path_factory.mktemp("quality-store"),
+            progress=False,
+        )
+    finally:
+        torch.set_num_threads(threads)

@@ -643,6 +643,35 @@ def test_hostile_file_names_are_searched_and_listed_as_text(
         watch.page.close()
 
 
+@pytest.mark.torch
+def test_the_quality_panels_open_with_a_verdict_per_model(
+    browser: Any, quality_comparison: Any, tmp_path: Path
+) -> None:
+    from imacs.report.html import write_report
+
+    report = write_report(quality_comparison, tmp_path / "report.html", progress=False)
+    watch = PageWatch(browser, report)
+    page = watch.open()
+    try:
+        page.locator("nav a[href='#quality']").click()
+        section = page.get_by_test_id("quality")
+        assert section.is_visible()
+        assert "Can these maps be trusted?" in section.inner_text()
+        panels = section.get_by_test_id("quality-model")
+        assert panels.count() == 2
+        for k in range(2):
+            panel = panels.nth(k)
+            assert panel.get_by_test_id("quality-verdict").get_attribute("data-verdict") == "fail"
+            sanity = panel.get_by_test_id("quality-sanity").inner_text()
+            assert "1.00 before randomisation" in sanity
+            rows = panel.locator("[data-testid=quality-table] tbody tr")
+            assert rows.count() == 2 and "lower is better" in rows.first.inner_text()
+        assert page.locator("[data-code=sanity-check]").is_visible()
+        watch.assert_clean()
+    finally:
+        watch.page.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Save a screenshot of an imacs report.")
     parser.add_argument("report", type=Path)
