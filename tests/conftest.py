@@ -43,6 +43,8 @@ def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
         (info / "entry_points.txt").write_text(f"[imacs]\n{entry_point or dist} = {module}\n")
         modules.append(module)
+        # a module of that name imported earlier (by another test) would shadow this one
+        sys.modules.pop(module, None)
         importlib.invalidate_caches()
         plugins.reset()
         return site

@@ -193,6 +193,10 @@ def in_scratch(scratch: Path, monkeypatch: pytest.MonkeyPatch, imacs_host: Any) 
     monkeypatch.syspath_prepend(str(scratch))
     monkeypatch.setenv("IMACS_STORE", str(scratch / "store"))
     yield scratch
+    # modules the pages wrote and imported (imacs_halves.py, ...) must not outlive the page
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(scratch)):
+            del sys.modules[name]
 
 
 def run_pytest(folder: Path, *paths: str, env: dict[str, str] | None = None) -> None:

@@ -33,8 +33,10 @@ CASES: dict[str, tuple[dict[str, Any], bool]] = {
     ),
 }
 
-#: methods that need an adapter capability the analytic model lacks; tested elsewhere
-NEEDS_LAYERS = {"grad-cam"}
+#: methods that need an adapter capability the analytic model lacks (layers, layer
+#: injection); the kit runs on them in tests/attribution/test_grad_cam.py and
+#: tests/attribution/test_dix_iia.py
+NEEDS_LAYERS = {"grad-cam", "dix", "iia2", "iia3"}
 
 
 def _builtin_methods() -> list[str]:

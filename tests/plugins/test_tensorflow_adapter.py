@@ -31,6 +31,9 @@ from imacs.errors import (  # noqa: E402
     UntrustedModelError,
 )
 
+#: every capability a model of layers offers through this adapter
+ALL_CAPABILITIES = {"embedding", "geometry", "gradients", "injection", "layers", "randomise", "vjp"}
+
 pytestmark = [
     pytest.mark.tensorflow,
     # Keras's own saving code converts variables with np.array(copy=False) (Keras 3.15)
@@ -136,7 +139,7 @@ def test_load_model_finds_the_plugin_through_its_entry_point(model, images, targ
     assert described["parameters"] == model.count_params()
     assert described["input_shape"] == [H, W, C]
     assert described["preprocessing"]["mean"] == [0.5, 0.4, 0.3]
-    assert described["capabilities"] == ["embedding", "gradients", "layers"]
+    assert described["capabilities"] == sorted(ALL_CAPABILITIES)
     assert described["model_class"].endswith("Sequential")
 
 
@@ -403,7 +406,8 @@ def test_saved_model_directory_from_export(tmp_path, model, adapter, images, tar
     model.export(directory, verbose=False)
     loaded = imacs.load_model(directory, preprocessing=PREPROCESSING, trust=True)
     assert isinstance(loaded, TensorFlowAdapter)
-    assert loaded.capabilities == {"gradients"}
+    # no layers to read or re-initialise; output gradients need only the endpoint
+    assert loaded.capabilities == {"gradients", "vjp"}
     assert loaded.describe()["endpoint"] == "serve"
     assert loaded.describe()["input_shape"] == [H, W, C]
     np.testing.assert_allclose(loaded.predict(images), adapter.predict(images), rtol=1e-6)
@@ -546,7 +550,7 @@ def test_unknown_layer_lists_the_layers(adapter, images, targets):
 def test_subclassed_models_only_offer_gradients(images, targets):
     keras.utils.set_random_seed(7)
     adapter = imacs.load_model(SubclassedCNN())
-    assert adapter.capabilities == {"gradients"}
+    assert adapter.capabilities == {"gradients", "vjp"}
     with pytest.raises(InvalidInputError, match="no weights yet"):
         adapter.fingerprint()
     assert adapter.gradients(images, targets).shape == images.shape  # builds the model

@@ -26,6 +26,9 @@ from imacs.adapters.options import OptionText  # noqa: E402
 from imacs.cli import cli  # noqa: E402
 from imacs.errors import InvalidInputError, ModelLoadError, UntrustedModelError  # noqa: E402
 
+#: every capability a model of layers offers through this adapter
+ALL_CAPABILITIES = {"embedding", "geometry", "gradients", "injection", "layers", "randomise", "vjp"}
+
 pytestmark = pytest.mark.torch
 
 N_CLASSES = 5
@@ -208,7 +211,7 @@ def test_load_model_finds_the_plugin_and_answers_in_float32(images, targets):
     assert description["module"].endswith("SmoothCNN")
     assert description["parameters"] == sum(p.numel() for p in model.parameters())
     assert description["preprocessing"]["mean"] == [0.4, 0.5, 0.6]
-    assert description["capabilities"] == ["embedding", "gradients", "layers"]
+    assert description["capabilities"] == sorted(ALL_CAPABILITIES)
 
 
 def test_importing_the_plugin_does_not_import_torch():
@@ -396,7 +399,8 @@ def test_torchscript_file(tmp_path, images, targets):
         warnings.filterwarnings("error", r"`torch\.jit\.load`", DeprecationWarning)
         adapter = imacs.load_model(path, preprocessing=PREPROCESSING, trust=True)
     assert isinstance(adapter, TorchAdapter)
-    assert adapter.capabilities == {"gradients"}  # hooks do not run inside TorchScript
+    # hooks do not run inside TorchScript: no layers, only gradients through the outputs
+    assert adapter.capabilities == {"gradients", "vjp"}
     assert adapter.describe()["module"] == "SmoothCNN"
     assert_close(
         adapter.gradients(images, targets),
