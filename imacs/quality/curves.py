@@ -72,10 +72,18 @@ def perturbation_curves(
     than ``batch_size`` images at once.
     """
     curves = np.empty((len(targets), n_steps), dtype=np.float64)
+    buffer: np.ndarray | None = None
     for pairs in _pairs_in_calls(len(targets), n_steps, batch_size):
-        per_image = [pairs[pairs[:, 0] == i] for i in np.unique(pairs[:, 0])]
-        batch = np.concatenate([build(int(rows[0, 0]), rows[:, 1]) for rows in per_image])
-        batch = batch.astype(np.float32, copy=False)
+        # pairs are image-major: each image's steps are one run of rows, built in place
+        images, starts = np.unique(pairs[:, 0], return_index=True)
+        ends = [*starts[1:], len(pairs)]
+        for i, start, end in zip(images, starts, ends, strict=True):
+            changed = build(int(i), pairs[start:end, 1])
+            if buffer is None:
+                buffer = np.empty((batch_size, *changed.shape[1:]), dtype=np.float32)
+            buffer[start:end] = changed
+        assert buffer is not None
+        batch = buffer[: len(pairs)]
         rows = targets[pairs[:, 0]]
         if score == "target":  # what the adapter takes gradients of (logit by default)
             values = model.scores(batch, rows, batch_size=batch_size).astype(np.float64)
