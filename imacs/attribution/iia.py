@@ -138,7 +138,10 @@ class _IteratedIntegratedAttributions(AttributionMethod):
             _, g = model.injected_gradients(
                 points, point_targets, layers[-1], batch_size=batch_size
             )
-            layer_map = (points * g).reshape(len(x), points_per_image, *points.shape[1:])
+            # activation x gradient at every point, in place of the gradients
+            layer_map = np.multiply(points, g, out=g).reshape(
+                len(x), points_per_image, *points.shape[1:]
+            )
             maps.append(layer_maps_to_images(layer_map.mean(axis=1), images.shape[1:]))
         return np.concatenate(maps)
 

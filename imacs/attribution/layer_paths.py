@@ -32,8 +32,13 @@ def path_points(reference: np.ndarray, end: np.ndarray, steps: int) -> np.ndarra
     alphas = (np.arange(1, steps + 1, dtype=np.float32) / steps).reshape(
         1, steps, *([1] * (end.ndim - 1))
     )
-    start = reference[:, None].astype(np.float32)
-    points = start + alphas * (end[:, None].astype(np.float32) - start)
+    start = np.asarray(reference, dtype=np.float32)[:, None]
+    difference = np.asarray(end, dtype=np.float32)[:, None] - start
+    # one array of all the points, written twice, instead of two temporaries of its size
+    points = np.multiply(
+        alphas, difference, out=np.empty((len(end), steps, *end.shape[1:]), dtype=np.float32)
+    )
+    points += start
     return points.reshape(len(end) * steps, *end.shape[1:])
 
 
