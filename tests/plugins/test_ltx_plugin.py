@@ -1,0 +1,251 @@
+"""The imacs-ltx plugin: LTX learns masks that explain, through the adapter contract alone.
+
+The shortcut model is :mod:`imacs.testing.planted`'s model B written as a PyTorch module
+(the same logits: one template per class plus a term that reads the class off the shade
+of the demo digits' corner patch), so the place LTX should find is known exactly and no
+training is needed. The Keras model is model A (templates only) as a Keras dense layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from cli_runs import run  # noqa: E402
+from imacs_ltx.ltx import LTX, STAGE  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import imacs  # noqa: E402
+from imacs import plugins  # noqa: E402
+from imacs.demo.data import N_CLASSES, PATCH, SIZE, shortcut_digits, split_indices  # noqa: E402
+from imacs.errors import MissingCapabilityError  # noqa: E402
+from imacs.quality.perturbation_tests import PositivePerturbation  # noqa: E402
+from imacs.store import Store  # noqa: E402
+from imacs.testing import check_attribution_method, planted  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+#: CPU-sized settings for the tests: few epochs, small data
+FAST = {"pretrain_epochs": 40, "finetune_epochs": 10, "pretrain_batch": 8}
+N_PRETRAIN, N_EXPLAIN = 32, 6
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class PlantedShortcut(nn.Module):
+    """Planted model B (``shortcut=True``) or A in PyTorch: channel-first images in [0, 1]."""
+
+    def __init__(self, shortcut: bool = True):
+        super().__init__()
+        self.shortcut = shortcut
+        self.register_buffer("templates", torch.from_numpy(planted._templates(0)).float())
+        shades = 0.3 + 0.7 * np.arange(N_CLASSES) / (N_CLASSES - 1)
+        self.register_buffer("shades", torch.from_numpy(shades).float())
+
+    def forward(self, x: Any) -> Any:
+        logits = torch.einsum("nchw,khwc->nk", x, self.templates)
+        if not self.shortcut:
+            return logits
+        shade = x[:, :, :PATCH, :PATCH].mean(dim=(1, 2, 3))
+        bump = -(((shade[:, None] - self.shades[None]) / planted.SHADE_WIDTH) ** 2)
+        return logits + planted.SHORTCUT_WEIGHT * bump
+
+
+@pytest.fixture(scope="module")
+def digits() -> Any:
+    _, test = split_indices()
+    return shortcut_digits(test[: N_PRETRAIN + N_EXPLAIN], shortcut=True, seed=1)
+
+
+@pytest.fixture(scope="module")
+def shortcut_model() -> Any:
+    return imacs.load_model(PlantedShortcut().eval(), device="cpu", name="planted-b")
+
+
+@pytest.fixture(scope="module")
+def explained(shortcut_model: Any, digits: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """LTX pre-trained on 32 digits, its explanation of 6 others (no early stop)."""
+    ltx = LTX(**FAST, stop_auc=0.0)
+    ltx.pretrain(shortcut_model, digits.images[:N_PRETRAIN])
+    images = digits.images[N_PRETRAIN:]
+    targets = shortcut_model.predict(images).argmax(axis=1)
+    return ltx.explain(shortcut_model, images, targets), images, targets
+
+
+def patch_share(masks: np.ndarray) -> np.ndarray:
+    return masks[:, :PATCH, :PATCH].sum(axis=(1, 2)) / masks.sum(axis=(1, 2))
+
+
+def test_the_plugin_registers_ltx_through_its_entry_point() -> None:
+    assert isinstance(imacs.get_method("ltx"), LTX)
+    plugins.reset()
+    info = {p.name: p for p in imacs.get_plugins()}["ltx"]
+    assert (info.status, info.distribution) == ("loaded", "imacs-ltx")
+    assert info.components == {"attribution_method": ["ltx"]}
+
+
+def test_fine_tuning_lowers_the_objective(explained: Any) -> None:
+    explanation, _, _ = explained
+    objective = explanation.objective
+    assert np.isfinite(objective).all()
+    # the first step has learning rate 0 (the warm-up starts there), so it is the start
+    assert (objective[:, -3:].mean(axis=1) < objective[:, 0] - 0.1).all(), objective
+
+
+def test_masks_beat_random_masks_of_the_same_area(explained: Any, shortcut_model: Any) -> None:
+    explanation, images, targets = explained
+    masks = explanation.masks
+    assert masks.shape == images.shape[:3] and masks.min() >= 0.0 and masks.max() <= 1.0
+    measure = PositivePerturbation()
+    ltx_auc = measure.evaluate(shortcut_model, images, targets, masks).scores
+    rng = np.random.default_rng(0)
+    flat = masks.reshape(len(masks), -1)
+    random_auc = np.mean(
+        [
+            measure.evaluate(
+                shortcut_model, images, targets, rng.permuted(flat, axis=1).reshape(masks.shape)
+            ).scores
+            for _ in range(5)
+        ],
+        axis=0,
+    )
+    # lower is better: the model loses its class sooner when LTX's pixels are removed
+    assert ltx_auc.mean() < random_auc.mean() - 5.0, (ltx_auc, random_auc)
+    assert (ltx_auc <= random_auc).all(), (ltx_auc, random_auc)
+    np.testing.assert_allclose(
+        ltx_auc, explanation.pos_auc[np.arange(len(images)), explanation.best_epoch]
+    )
+
+
+def test_the_mask_lands_on_the_shortcut_patch(explained: Any) -> None:
+    share = patch_share(explained[0].masks)
+    area = PATCH * PATCH / SIZE**2
+    assert (share > 5 * area).all(), (share, area)
+
+
+def test_on_the_trained_demo_network_the_mask_lands_on_the_patch() -> None:
+    from imacs.demo.models import train_torch_cnn
+
+    train, test = split_indices()
+    data = shortcut_digits(train, shortcut=True, seed=0)
+    model = imacs.load_model(
+        train_torch_cnn(data.images, data.labels, seed=0, epochs=8), device="cpu", name="demo"
+    )
+    digits = shortcut_digits(test[:40], shortcut=True, seed=1)
+    ltx = LTX(**FAST).pretrain(model, digits.images[:32])
+    images = digits.images[32:]
+    targets = model.predict(images).argmax(axis=1)
+    masks = imacs.attribute(model, images, targets, method=ltx).maps[..., 0]
+    share = patch_share(masks)
+    assert (share > 10 * PATCH * PATCH / SIZE**2).all(), share
+    measure = PositivePerturbation()
+    random_masks = np.random.default_rng(0).permuted(masks.reshape(8, -1), axis=1)
+    random_auc = measure.evaluate(model, images, targets, random_masks.reshape(masks.shape))
+    assert measure.evaluate(model, images, targets, masks).mean < random_auc.mean
+
+
+def test_ltx_explains_a_keras_model(digits: Any) -> None:
+    keras = pytest.importorskip("keras")
+    templates = planted._templates(0).astype(np.float32)
+    dense = keras.layers.Dense(N_CLASSES, use_bias=False)
+    net = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), dense])
+    dense.set_weights([templates.reshape(N_CLASSES, -1).T])
+    model = imacs.load_model(net, name="planted-a-keras")
+    assert "vjp" in model.capabilities
+    images = digits.images[N_PRETRAIN : N_PRETRAIN + 3]
+    targets = model.predict(images).argmax(axis=1)
+    ltx = LTX(**{**FAST, "pretrain_epochs": 10}, stop_auc=0.0)
+    ltx.pretrain(model, digits.images[:16])
+    explanation = ltx.explain(model, images, targets)
+    assert (explanation.objective[:, -3:].mean(axis=1) < explanation.objective[:, 0]).all()
+    # model A reads the digit, not the patch: LTX keeps the patch's share low
+    area = PATCH * PATCH / SIZE**2
+    assert (patch_share(explanation.masks) < 2 * area).all()
+    result = imacs.attribute(model, images, targets, method=ltx)
+    np.testing.assert_array_equal(result.maps[..., 0], explanation.masks)
+
+
+def tiny_cnn(channels: int = 3, size: int = 16, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(channels, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * (size // 2) ** 2, 3),
+    ).eval()
+
+
+def test_the_conformance_kit_passes() -> None:
+    model = imacs.load_model(tiny_cnn(), device="cpu")
+    images = np.random.default_rng(0).uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
+    method = LTX(pretrain_epochs=2, finetune_epochs=3, pretrain_batch=2, width=4)
+    check_attribution_method(method, model, images, [0, 2, 1])
+
+
+def test_by_name_and_with_a_store(tmp_path: Path) -> None:
+    model = imacs.load_model(tiny_cnn(), device="cpu")
+    images = np.random.default_rng(1).uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
+    params = {"pretrain_epochs": 2, "finetune_epochs": 2, "width": 4, "store": str(tmp_path)}
+    first = imacs.attribute(model, images, [0, 1], method="ltx", **params)
+    assert first.method == "ltx" and first.maps.shape == images.shape
+    store = Store(tmp_path)
+    assert store.count(STAGE) == 1
+    # a second instance finds the pre-trained explainer in the store instead of training
+    again = LTX(**params).explain(model, images, [0, 1])
+    assert again.pretrain_objective.size == 0
+    np.testing.assert_array_equal(again.masks, first.maps[..., 0])
+    # other pre-training parameters are another explainer
+    imacs.attribute(model, images, [0, 1], method="ltx", **{**params, "width": 5})
+    assert store.count(STAGE) == 2
+
+
+def test_an_adapter_without_vjp_is_refused_by_name() -> None:
+    model = planted.planted_models()[0]
+    images = shortcut_digits(slice(0, 2), shortcut=True).images
+    with pytest.raises(MissingCapabilityError, match="'vjp'"):
+        imacs.attribute(model, images, [0, 1], method="ltx")
+    with pytest.raises(MissingCapabilityError, match="'vjp'"):
+        LTX().pretrain(model, images)
+
+
+def test_imacs_compare_runs_ltx_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        path = folder / ("odd" if i % 2 else "even") / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(path)
+    real_load_model = imacs.load_model
+
+    def load_model(path: str, *, name: str | None = None, **options: Any) -> Any:
+        return real_load_model(tiny_cnn(seed=len(path)), device="cpu", name=name)
+
+    monkeypatch.setattr(imacs, "load_model", load_model)
+    argv = ["compare", "--model-a", "a.pt", "--model-b", "bb.pt", "--data", str(folder)]
+    argv += ["--out", str(tmp_path / "out"), "--store", str(tmp_path / "store")]
+    argv += ["--method", "ltx", "--method-option", "pretrain_epochs=2"]
+    argv += ["--method-option", "finetune_epochs=2", "--method-option", "width=4"]
+    argv += ["--segmenter", "grid", "--segmenter-option", "rows=2", "--segmenter-option", "cols=2"]
+    argv += ["--causal", "none", "--no-report", "--no-figures", "--quiet"]
+    status, out, err = run(argv, capsys)
+    assert status == 0, err
+    result = Path(out.strip())
+    assert result.exists() and "ltx" in "".join(
+        p.read_text() for p in [result, *result.rglob("*.json")] if p.is_file()
+    )
