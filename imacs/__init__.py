@@ -29,6 +29,7 @@ from imacs.metrics.base import MapMetric
 from imacs.quality.base import QualityMeasure, QualityResult
 from imacs.registry import component_names, get_component
 from imacs.segmentation.base import Segmenter
+from imacs.threads import set_threads, threads_from_environment
 
 if TYPE_CHECKING:
     from imacs import data
@@ -39,6 +40,8 @@ try:
     __version__ = version("imacs")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
+
+threads_from_environment()  # IMACS_THREADS, before any framework loads (imacs.threads)
 
 #: names imported on first use: attribute -> (module, attribute in it, or None for the module)
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -84,4 +87,5 @@ __all__ = [
     "get_plugins",
     "hookimpl",
     "load_model",
+    "set_threads",
 ]
