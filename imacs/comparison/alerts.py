@@ -522,6 +522,12 @@ def check_convergence(comparison: Comparison) -> Alert | None:
         if steps is not None and isinstance(params[steps], int)
         else "raise the method's number of steps"
     )
+    if steps is not None and params[steps] == "auto" and "max_steps" in params:
+        # adaptive IG: the deltas are what stopped the doubling, so let it go further
+        advice = (
+            f"lower tolerance (now {params.get('tolerance')}) or raise max_steps "
+            f"(now {params['max_steps']})"
+        )
     parts = [
         f"for model {side.upper()}, {f['n_over']} of {f['n_images']} maps ({f['share']:.0%}) "
         f"miss by more than {CONVERGENCE_TOLERANCE:.0%} of their total attribution (median "

@@ -294,6 +294,17 @@ def test_two_step_integrated_gradients_has_not_converged(
     assert converged.alerts == []
 
 
+def test_adaptive_integrated_gradients_is_told_to_lower_its_tolerance_or_raise_max_steps(
+    data: Any, templates: np.ndarray, planted: Any, tmp_path: Path
+) -> None:
+    params = {"n_steps": "auto", "quadrature": "trapezoid", "tolerance": 100.0, "max_steps": 8}
+    coarse = {**FAST, "method_params": params}
+    model = saturating_model(templates)
+    result = imacs.compare(model, planted[0], data.images, data.labels, store=tmp_path, **coarse)
+    found = alert(result, "convergence")
+    assert "lower tolerance (now 100.0) or raise max_steps (now 8)" in found.message
+
+
 def test_methods_without_a_delta_leave_the_column_empty(
     data: Any, planted: Any, tmp_path: Path
 ) -> None:
