@@ -7,7 +7,7 @@ import pytest
 
 from imacs.attribution.integrated_gradients import IntegratedGradients
 from imacs.errors import InvalidInputError
-from imacs.testing import softplus_model
+from imacs.testing import check_attribution_method, softplus_model
 
 TARGETS = np.array([0, 1, 2, 3, 0])
 
@@ -101,3 +101,21 @@ def test_bad_auto_settings_are_refused(params: dict[str, object], match: str) ->
 def test_fixed_step_counts_keep_their_parameters() -> None:
     assert "tolerance" not in IntegratedGradients().get_params()
     assert auto().get_params()["tolerance"] == 1e-4
+
+
+def test_the_conformance_kit_passes(images: np.ndarray) -> None:
+    check_attribution_method(
+        auto(1e-3),
+        softplus_model(),
+        images,
+        TARGETS,
+        completeness=True,
+    )
+    check_attribution_method(
+        auto(1e-3, baselines=[0.0, 1.0]),
+        softplus_model(),
+        images,
+        TARGETS,
+        completeness=True,
+        baselines=[0.0, 1.0],
+    )
