@@ -14,6 +14,7 @@ quick for the command line and for plugins that only register components.
 
 from __future__ import annotations
 
+import warnings
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from imacs.adapters.preprocessing import Preprocessing
 from imacs.api import attribute, get_method, get_plugins, load_model
 from imacs.attribution.base import AttributionMethod, AttributionResult
 from imacs.comparison.clustering import Clusterer
+from imacs.errors import InvalidInputError
 from imacs.features.base import Featurizer
 from imacs.hookspecs import hookimpl
 from imacs.metrics.base import MapMetric
@@ -41,7 +43,10 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-threads_from_environment()  # IMACS_THREADS, before any framework loads (imacs.threads)
+try:  # IMACS_THREADS, before any framework loads (imacs.threads)
+    threads_from_environment()
+except InvalidInputError as _error:  # a bad value must not make imacs unimportable
+    warnings.warn(f"{_error}; IMACS_THREADS ignored", stacklevel=2)
 
 #: names imported on first use: attribute -> (module, attribute in it, or None for the module)
 _LAZY: dict[str, tuple[str, str | None]] = {

@@ -86,3 +86,18 @@ def test_a_bad_environment_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
         threads_from_environment()
     monkeypatch.delenv("IMACS_THREADS")
     assert threads_from_environment() is None
+
+
+def test_a_bad_environment_value_warns_at_import_and_changes_nothing() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", "import os, imacs; print(os.environ.get('OMP_WAIT_POLICY'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("OMP_")},
+            "IMACS_THREADS": "many",
+        },
+    )
+    assert "IMACS_THREADS ignored" in out.stderr
+    assert out.stdout.strip() == "None"
