@@ -22,6 +22,7 @@ import numpy as np
 from imacs.adapters.base import ModelAdapter
 from imacs.attribution.base import AttributionMethod
 from imacs.errors import InvalidInputError
+from imacs.jsonable import json_ready
 from imacs.quality.base import QualityMeasure
 from imacs.quality.evaluate import TABLE_COLUMNS
 
@@ -110,8 +111,8 @@ def save_quality(table: Any, folder: Path) -> list[Path]:
     table.to_csv(csv_path, index=False)
     payload = {
         "columns": list(table.columns),
-        "rows": [_plain(row) for row in table.to_dict(orient="records")],
-        "measures": _plain(table.attrs.get("measures", [])),
+        "rows": [json_ready(row) for row in table.to_dict(orient="records")],
+        "measures": json_ready(table.attrs.get("measures", [])),
         "images": [int(i) for i in table.attrs.get("images", [])],
     }
     json_path.write_text(json.dumps(payload, indent=1, allow_nan=True) + "\n")
@@ -140,17 +141,3 @@ def load_quality(folder: Path) -> Any:
     table.attrs["measures"] = payload.get("measures", [])
     table.attrs["images"] = payload.get("images", [])
     return table
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value

@@ -18,6 +18,7 @@ from typing import Any
 
 from imacs.comparison.alerts import Alert
 from imacs.errors import InvalidInputError, OutputError
+from imacs.jsonable import json_ready
 
 #: the tables of a comparison, in the order they are saved and described
 TABLES = ("clusters", "regions", "images", "classes")
@@ -329,7 +330,7 @@ class Comparison:
             "files": names,
             "sha256": {name: _file_digest(folder / name) for name in names},
         }
-        (folder / _META).write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
+        (folder / _META).write_text(json.dumps(json_ready(meta), indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path) -> Comparison:
@@ -662,15 +663,3 @@ def _table_formats(formats: Sequence[str]) -> tuple[str, ...]:
             "not installed: `pip install pyarrow`, or save with formats=('csv', 'json')"
         )
     return chosen
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and not isinstance(value, str):
-        return _json_safe(value.item())
-    return value

@@ -19,6 +19,7 @@ import numpy as np
 from imacs.adapters.base import ModelAdapter
 from imacs.attribution.base import DEFAULT_BATCH_SIZE, AttributionMethod
 from imacs.errors import InvalidInputError
+from imacs.jsonable import json_ready
 from imacs.quality.base import QualityMeasure, QualityResult
 from imacs.registry import get_component
 
@@ -130,11 +131,11 @@ def write_evaluation(
     payload = {
         "model": model,
         "measures": [
-            row | {"params": _jsonable(results[row["measure"]].params)}
+            row | {"params": json_ready(results[row["measure"]].params)}
             for row in table.to_dict(orient="records")
         ],
     }
-    written[1].write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
+    written[1].write_text(json.dumps(payload, indent=2, default=json_ready) + "\n")
     n = len(next(iter(results.values()))) if results else 0
     per_image = pd.DataFrame(
         {"image": list(image_names) if image_names is not None else list(range(n))}
@@ -178,15 +179,3 @@ def curves_figure(results: Mapping[str, QualityResult], *, title: str = "") -> A
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from imacs.errors import ImacsError
+from imacs.jsonable import json_ready
 from imacs.spatial.blind_spots import BlindSpots, blob, probe_blind_spots
 from imacs.spatial.positional import PositionalMaps
 
@@ -75,7 +76,7 @@ class SpatialResult:
         }
         with (folder / ARRAYS_FILE).open("wb") as file:
             np.savez_compressed(file, **arrays)  # type: ignore[arg-type]
-        (folder / META_FILE).write_text(json.dumps(_plain(meta), indent=1) + "\n")
+        (folder / META_FILE).write_text(json.dumps(json_ready(meta), indent=1) + "\n")
         return [folder / ARRAYS_FILE, folder / META_FILE]
 
     @classmethod
@@ -123,18 +124,6 @@ class _Arrays(dict[str, np.ndarray]):
     @property
     def files(self) -> list[str]:
         return list(self)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def analyse_models(
