@@ -132,3 +132,29 @@ def patch_share(comparison: Any, cluster: int, mask: np.ndarray | None = None) -
     regions = comparison.regions
     inside, area = _pixels_inside(comparison, mask, regions[regions["cluster"] == cluster])
     return int(inside.sum()) / int(area.sum())
+
+
+def top_cluster_is_planted(comparison: Any, mask: np.ndarray) -> tuple[bool, str]:
+    """Whether the top-ranked cluster is the planted feature, and a line that says why.
+
+    It is when most of its pixels lie inside ``mask`` (:func:`patch_share` above 0.5), it
+    holds at least 70% of the planted pixels among salient regions
+    (:func:`planted_coverage`), B relies on it more than A, and it is significant and
+    meaningful. The line gives those numbers, the q-value and the number of clusters.
+    """
+    top = comparison.clusters.iloc[0]
+    cluster = int(top["cluster"])
+    share = patch_share(comparison, cluster, mask)
+    coverage = planted_coverage(comparison, cluster, mask)
+    found = bool(
+        share > 0.5
+        and coverage >= 0.7
+        and top["difference"] > 0
+        and bool(top["significant"])
+        and bool(top["meaningful"])
+    )
+    line = (
+        f"share {share:.2f}, coverage {coverage:.2f}, difference {top['difference']:+.3f}, "
+        f"q {top['q_value']:.3g}, k {len(comparison.clusters)}"
+    )
+    return found, line
