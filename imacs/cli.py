@@ -444,29 +444,14 @@ def attribute(
     A rerun with the same model, method and parameters skips images already done.
     """
     from imacs.attribute_folder import attribute_folder
-    from imacs.data.folder import read_image_folder
 
-    if data is None:
-        raise click.UsageError("give --data, the folder of images")
-    options = _key_values(model_options, "--model-option", as_text=True)
-    fields = _preprocessing_fields(scale, mean, std)
-    if fields:
-        if "preprocessing" in options:
-            raise click.UsageError(
-                "give the preprocessing once: --scale/--mean/--std or --model-option "
-                "preprocessing=..."
-            )
-        options["preprocessing"] = _preprocessing(fields, "--scale/--mean/--std")
-    model = _load_model(model_path, options, name=name, folders=[Path.cwd()])
-    folder = read_image_folder(
-        data,
-        size=_size(size),
-        on_error="skip" if skip_unreadable else "raise",
-        convert_grayscale=convert_grayscale,
-    )
+    model = _one_model(model_path, name, model_options, scale, mean, std)
+    folder = _image_folder(data, size, skip_unreadable, convert_grayscale)
     progress = Progress(_verbosity() > logs.QUIET)
     with progress.running():
-        chosen = _attribute_targets(targets or "own", model, folder, batch_size, progress)
+        chosen = _attribute_targets(
+            targets or "own", model, folder.images, folder.labels, batch_size, progress
+        )
         run = attribute_folder(
             model,
             folder,
@@ -486,26 +471,69 @@ def attribute(
     )
 
 
+def _one_model(
+    model_path: str,
+    name: str | None,
+    model_options: tuple[str, ...],
+    scale: str | None,
+    mean: str | None,
+    std: str | None,
+) -> Any:
+    """The model of a one-model command, with its --model-option and preprocessing flags."""
+    options = _key_values(model_options, "--model-option", as_text=True)
+    fields = _preprocessing_fields(scale, mean, std)
+    if fields:
+        if "preprocessing" in options:
+            raise click.UsageError(
+                "give the preprocessing once: --scale/--mean/--std or --model-option "
+                "preprocessing=..."
+            )
+        options["preprocessing"] = _preprocessing(fields, "--scale/--mean/--std")
+    return _load_model(model_path, options, name=name, folders=[Path.cwd()])
+
+
+def _image_folder(
+    data: str | None, size: str | None, skip_unreadable: bool, convert_grayscale: bool
+) -> Any:
+    """The --data folder, read with the data options."""
+    from imacs.data.folder import read_image_folder
+
+    if data is None:
+        raise click.UsageError("give --data, the folder of images")
+    return read_image_folder(
+        data,
+        size=_size(size),
+        on_error="skip" if skip_unreadable else "raise",
+        convert_grayscale=convert_grayscale,
+    )
+
+
 def _attribute_targets(
-    targets: str, model: Any, folder: Any, batch_size: int, progress: Progress
+    targets: str,
+    model: Any,
+    images: Any,
+    labels: Any,
+    batch_size: int,
+    progress: Progress,
 ) -> np.ndarray:
+    """The class each map explains, for ``images`` (and their folder ``labels`` or None)."""
     if targets in ("own", "predicted"):
         outputs = []
-        with progress.stage("predicting", len(folder.names)) as tick:
-            for start in range(0, len(folder.names), batch_size):
-                batch = folder.images[start : start + batch_size]
+        with progress.stage("predicting", len(images)) as tick:
+            for start in range(0, len(images), batch_size):
+                batch = images[start : start + batch_size]
                 outputs.append(model.predict(batch, batch_size=batch_size))
                 tick(len(batch))
         return np.concatenate(outputs).argmax(axis=1)
     if targets == "label":
-        if folder.labels is None:
+        if labels is None:
             raise InvalidInputError(
                 "--targets label needs one sub-folder per class under --data; the images are "
                 "not arranged that way: use --targets own or a class index"
             )
-        return np.asarray(folder.labels)
+        return np.asarray(labels)
     try:
-        return np.full(len(folder.names), int(targets))
+        return np.full(len(images), int(targets))
     except ValueError:
         raise click.BadParameter(
             f"expected 'own', 'label' or a class index; got {targets!r}", param_hint="--targets"
@@ -1177,33 +1205,25 @@ def evaluate(
     quality.csv and quality.json, each image's scores to per_image.csv, and the mean
     curves to curves.png.
     """
-    from imacs.data.folder import read_image_folder
     from imacs.quality.evaluate import DEFAULT_MEASURES, evaluate_quality, write_evaluation
 
-    if data is None:
-        raise click.UsageError("give --data, the folder of images")
-    options = _key_values(model_options, "--model-option", as_text=True)
-    fields = _preprocessing_fields(scale, mean, std)
-    if fields:
-        options["preprocessing"] = _preprocessing(fields, "--scale/--mean/--std")
-    model = _load_model(model_path, options, name=name, folders=[Path.cwd()])
-    folder = read_image_folder(
-        data,
-        size=_size(size),
-        on_error="skip" if skip_unreadable else "raise",
-        convert_grayscale=convert_grayscale,
-    )
+    model = _one_model(model_path, name, model_options, scale, mean, std)
+    folder = _image_folder(data, size, skip_unreadable, convert_grayscale)
     chosen = np.arange(len(folder.names))
     if max_images is not None and max_images < len(chosen):
         chosen = np.sort(np.random.default_rng(seed).choice(chosen, max_images, replace=False))
+    images = np.asarray(folder.images[chosen])
+    labels = None if folder.labels is None else np.asarray(folder.labels)[chosen]
     progress = Progress(_verbosity() > logs.QUIET)
     with progress.running():
-        all_targets = _attribute_targets(targets or "own", model, folder, batch_size, progress)
-        images = np.asarray(folder.images[chosen])
+        # only the judged images are predicted
+        chosen_targets = _attribute_targets(
+            targets or "own", model, images, labels, batch_size, progress
+        )
         results = evaluate_quality(
             model,
             images,
-            all_targets[chosen],
+            chosen_targets,
             measures=list(measures) or list(DEFAULT_MEASURES),
             measure_params=_named_key_values(measure_options, "--measure-option"),
             method=method,
