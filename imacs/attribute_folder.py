@@ -19,6 +19,7 @@ from PIL import Image
 
 from imacs.adapters.base import ModelAdapter
 from imacs.api import get_method
+from imacs.attribution.base import DatasetView
 from imacs.data.folder import ImageFolder
 from imacs.progress import Progress
 from imacs.visualization import overlay
@@ -100,6 +101,13 @@ def attribute_folder(
     (out / "overlays").mkdir(exist_ok=True)
     manifest_path = out / MANIFEST
     settings = _settings(model, method, attribution.get_params())
+    # a method that learns from the data (LTX) learns once from the whole folder, not
+    # from each chunk; the manifest names what it learnt, so a rerun after other learning
+    # redoes every map
+    data = DatasetView.from_arrays(folder.images, targets)
+    learnt = attribution.prepare(model, data, batch_size=batch_size)
+    if learnt is not None:
+        settings["learnt"] = learnt
     stems = output_stems(folder.names)
     records: dict[str, dict[str, Any]] = {}
     if manifest_path.exists():

@@ -1,5 +1,5 @@
 """Attribution methods: (model adapter, images, targets) -> one map per image."""
 
-from imacs.attribution.base import AttributionMethod, AttributionResult
+from imacs.attribution.base import AttributionMethod, AttributionResult, DatasetView
 
-__all__ = ["AttributionMethod", "AttributionResult"]
+__all__ = ["AttributionMethod", "AttributionResult", "DatasetView"]

@@ -2,14 +2,17 @@
 
 A method talks only to the model-adapter contract and NumPy: it never imports a
 framework. Its constructor takes the paper's parameters with the paper's defaults;
-``attribute`` validates inputs once and hands ``_attribute`` clean arrays.
+``attribute`` validates inputs once and hands ``_attribute`` clean arrays. A method
+that learns from a dataset before it attributes (LTX pre-trains an explainer) overrides
+``prepare``, which the runs call once with the whole dataset.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -18,7 +21,45 @@ from imacs.components import Component
 from imacs.errors import InvalidInputError
 from imacs.images import as_image_batch, as_targets
 
+if TYPE_CHECKING:
+    from imacs.store import Store
+
 DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    """The whole dataset a method may learn from in :meth:`AttributionMethod.prepare`.
+
+    ``key`` identifies the images' contents in their order (``make_key("dataset", [digest
+    of each image])``, the comparison's dataset key), ``targets`` holds one class per image,
+    and ``read(indices)`` returns the images at ``indices`` as a float32 ``(n, H, W, C)``
+    array, so a method reads the data a batch at a time and memory stays bounded by what
+    it asks for.
+    """
+
+    key: str
+    targets: np.ndarray
+    read: Callable[[np.ndarray], np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def images(self, indices: Any) -> np.ndarray:
+        """The images at ``indices`` (a sequence or array of positions)."""
+        return np.asarray(self.read(np.asarray(indices, dtype=np.int64)), dtype=np.float32)
+
+    @classmethod
+    def from_arrays(cls, images: np.ndarray, targets: np.ndarray) -> DatasetView:
+        """A view of images held in memory; its key is the one a comparison would give them."""
+        from imacs.store import array_digest, make_key
+
+        if len(images) != len(targets):
+            raise InvalidInputError(
+                f"got {len(targets)} targets for {len(images)} images; give one target per image"
+            )
+        key = make_key("dataset", [array_digest(image) for image in images])
+        return cls(key, np.asarray(targets, dtype=np.int64), lambda index: images[index])
 
 
 @dataclass
@@ -50,6 +91,34 @@ class AttributionMethod(Component, abc.ABC):
     """
 
     requires: ClassVar[frozenset[str]] = frozenset({"gradients"})
+
+    def prepare(
+        self,
+        model: ModelAdapter,
+        data: DatasetView,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        store: Store | None = None,
+    ) -> str | None:
+        """Learn from the whole dataset before any map of ``model`` is made (optional hook).
+
+        Called once per model, with every image the run will attribute and its target, by
+        ``imacs.compare`` (before its attribution tasks, whatever their size) and by
+        ``imacs attribute``, so that no map depends on how the images are grouped into
+        tasks or on where a run was resumed. ``store``, when given, is where the method may
+        cache what it learnt between runs. The default learns nothing and returns
+        ``None``.
+
+        A method that overrides it keeps what it learnt on the instance, per
+        ``model.fingerprint()`` (an executor that ships the method to workers ships that
+        too), uses it in later calls of :meth:`attribute` for that model, and returns a
+        string that identifies it: a key of everything that shaped it (the model's
+        fingerprint, ``data.key``, the targets and the parameters that act on learning).
+        The comparison adds that string to the store key of every map, so maps made after
+        different learning never share a key, and a resumed run reuses only maps made
+        after the same learning.
+        """
+        return None
 
     def attribute(
         self,

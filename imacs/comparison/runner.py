@@ -344,6 +344,8 @@ class ComparisonRun:
 
     def attribute(self) -> None:
         """One map per image and model; finished maps are found in the store, not redone."""
+        from imacs.attribution.base import DatasetView
+
         method = self.settings.method
         params = method.get_params()
         self.map_keys: dict[str, list[str]] = {}
@@ -351,9 +353,22 @@ class ComparisonRun:
         for side, model in self.models.items():
             fingerprint = model.fingerprint()
             made_by = [producer(model), producer(method)]
+            # a method that learns from the data (AttributionMethod.prepare) learns once, from
+            # all of it, before any task; what it learnt is part of every map's key
+            data = DatasetView(self.dataset_key, self.targets[side], self._images)
+            learnt = method.prepare(
+                model, data, batch_size=self.settings.batch_size, store=self.store
+            )
             keys = [
                 make_key(
-                    "attribution", fingerprint, made_by, method.name, params, int(target), image
+                    "attribution",
+                    fingerprint,
+                    made_by,
+                    method.name,
+                    params,
+                    int(target),
+                    image,
+                    *([] if learnt is None else [learnt]),
                 )
                 for target, image in zip(self.targets[side], self.image_keys, strict=True)
             ]

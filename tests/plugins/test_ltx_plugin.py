@@ -8,6 +8,7 @@ training is needed. The Keras model is model A (templates only) as a Keras dense
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,15 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from cli_runs import run  # noqa: E402
+from imacs_ltx import ltx as ltx_module  # noqa: E402
 from imacs_ltx.ltx import LTX, STAGE  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import imacs  # noqa: E402
 from imacs import plugins  # noqa: E402
+from imacs.attribution import DatasetView  # noqa: E402
+from imacs.comparison import runner  # noqa: E402
+from imacs.comparison.executor import Executor  # noqa: E402
 from imacs.demo.data import N_CLASSES, PATCH, SIZE, shortcut_digits, split_indices  # noqa: E402
 from imacs.errors import MissingCapabilityError  # noqa: E402
 from imacs.quality.perturbation_tests import PositivePerturbation  # noqa: E402
@@ -249,3 +254,131 @@ def test_imacs_compare_runs_ltx_from_the_command_line(
     assert result.exists() and "ltx" in "".join(
         p.read_text() for p in [result, *result.rglob("*.json")] if p.is_file()
     )
+
+
+#: the smallest LTX that still trains: for the tests of how a run uses it
+TINY = {"pretrain_epochs": 2, "finetune_epochs": 2, "pretrain_batch": 4, "width": 4}
+
+
+class Interrupted(Exception):
+    """Stands for a run killed after its first attribution task."""
+
+
+class StopsAfterOneTask(Executor):
+    """Runs the first task, then stops the run as a kill would."""
+
+    def map(self, function: Any, tasks: Any) -> Any:
+        for task in tasks:
+            yield task, function(task)
+            raise Interrupted
+
+
+def compare_with_ltx(images: np.ndarray, store: Path, **options: Any) -> Any:
+    model_a = imacs.load_model(tiny_cnn(seed=1), device="cpu", name="a")
+    model_b = imacs.load_model(tiny_cnn(seed=2), device="cpu", name="b")
+    return imacs.compare(
+        model_a,
+        model_b,
+        images,
+        np.arange(len(images)) % 3,
+        method="ltx",
+        method_params=TINY,
+        segmenter="grid",
+        segmenter_params={"rows": 2, "cols": 2},
+        causal=None,
+        spatial=False,
+        n_permutations=100,
+        store=store,
+        progress=False,
+        **options,
+    )
+
+
+def stored_maps(comparison: Any) -> dict[str, np.ndarray]:
+    store = Store(comparison.store)
+    table = comparison.images
+    return {
+        side: np.stack([store.load("attributions", key) for key in table[f"map_key_{side}"]])
+        for side in ("a", "b")
+    }
+
+
+@pytest.fixture(scope="module")
+def eight_images() -> np.ndarray:
+    return np.random.default_rng(5).uniform(0, 1, (8, 16, 16, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def one_task(eight_images: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A comparison with LTX whose eight images fit one attribution task."""
+    return compare_with_ltx(eight_images, tmp_path_factory.mktemp("one-task"))
+
+
+def test_compare_pretrains_ltx_once_whatever_the_tasks(
+    one_task: Any, eight_images: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "TASK_SIZE", 3)
+    three_tasks = compare_with_ltx(eight_images, tmp_path)
+    for side in ("a", "b"):
+        assert list(three_tasks.images[f"map_key_{side}"]) == list(
+            one_task.images[f"map_key_{side}"]
+        )
+        np.testing.assert_array_equal(stored_maps(three_tasks)[side], stored_maps(one_task)[side])
+    # one explainer per model, pre-trained on all eight images, kept in the run's store
+    assert Store(tmp_path).count(STAGE) == 2
+
+
+def test_a_resumed_comparison_equals_an_uninterrupted_one(
+    one_task: Any, eight_images: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "TASK_SIZE", 3)
+    with pytest.raises(Interrupted):
+        compare_with_ltx(eight_images, tmp_path, executor=StopsAfterOneTask())
+    assert Store(tmp_path).count("attributions") == 3
+    # as a new process would: the explainers come back from the store, not from memory
+    monkeypatch.setattr(ltx_module, "_MEMORY", {})
+    resumed = compare_with_ltx(eight_images, tmp_path)
+    assert resumed.work == {"attributed_a": 5, "attributed_b": 8}
+    for side in ("a", "b"):
+        np.testing.assert_array_equal(stored_maps(resumed)[side], stored_maps(one_task)[side])
+
+
+def test_other_pretraining_data_gives_other_map_keys(
+    one_task: Any, eight_images: np.ndarray, tmp_path: Path
+) -> None:
+    changed = eight_images.copy()
+    changed[-1] = 1.0 - changed[-1]
+    other = compare_with_ltx(changed, tmp_path)
+    for side in ("a", "b"):
+        before, after = one_task.images[f"map_key_{side}"], other.images[f"map_key_{side}"]
+        # the first seven images are the same, their maps' keys are not
+        assert not set(before[:7]) & set(after[:7])
+
+
+def test_attribute_and_the_folder_run_pretrain_once_on_all_their_images(
+    eight_images: np.ndarray, tmp_path: Path
+) -> None:
+    from imacs.attribute_folder import attribute_folder
+    from imacs.data.folder import ImageFolder
+
+    model = imacs.load_model(tiny_cnn(), device="cpu")
+    targets = np.arange(8) % 3
+    whole = imacs.attribute(model, eight_images, targets, method="ltx", **TINY).maps
+    explicit = LTX(**TINY)
+    explicit.prepare(model, DatasetView.from_arrays(eight_images, targets))
+    np.testing.assert_array_equal(
+        explicit.attribute(model, eight_images[5:], targets[5:]).maps, whole[5:]
+    )
+    # pre-trained on three images only, the explainer (and so the maps) differ
+    alone = imacs.attribute(model, eight_images[5:], targets[5:], method="ltx", **TINY).maps
+    assert not np.array_equal(alone, whole[5:])
+    names = [f"{i}.png" for i in range(8)]
+    folder = ImageFolder(eight_images, names, None, None)
+    run = attribute_folder(
+        model, folder, tmp_path, method="ltx", params=TINY, targets=targets, batch_size=32, chunk=3
+    )
+    assert run.computed == 8
+    written = np.stack([np.load(tmp_path / "maps" / f"{i}.npy") for i in range(8)])
+    np.testing.assert_array_equal(written, whole)
+    manifest = json.loads((tmp_path / "attributions.json").read_text())
+    assert manifest["settings"]["learnt"] == explicit._prepared[model.fingerprint()][0]

@@ -684,3 +684,51 @@ def test_channels_last_memory_format_gives_the_same_numbers() -> None:
     np.testing.assert_allclose(fast.predict(images), plain.predict(images), rtol=1e-5, atol=1e-6)
     g_fast, g_plain = fast.gradients(images, targets), plain.gradients(images, targets)
     assert np.abs(g_fast - g_plain).max() <= 1e-5 * np.abs(g_plain).max()
+
+
+class ViewsItsFeatureMap(nn.Module):
+    """The PyTorch tutorial's ``x.view(n, -1)``, which channels-last strides refuse."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.head = nn.Linear(4 * 10 * 10, N_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.conv(x))
+        return self.head(h.view(len(h), -1))
+
+
+def test_channels_last_is_the_default_for_convolutions_on_the_cpu(images, targets) -> None:
+    model = smooth_cnn()
+    auto = TorchAdapter(model, preprocessing=PREPROCESSING, device="cpu")
+    plain = TorchAdapter(model, preprocessing=PREPROCESSING, device="cpu", channels_last=False)
+    assert auto.channels_last is True and plain.channels_last is False
+    assert_close(auto.predict(images), plain.predict(images))
+    g_auto, g_plain = auto.gradients(images, targets), plain.gradients(images, targets)
+    assert np.abs(g_auto - g_plain).max() <= 1e-5 * np.abs(g_plain).max()
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 12 * 12, N_CLASSES))
+    assert TorchAdapter(mlp, device="cpu").channels_last is False
+    nhwc = TorchAdapter(ChannelLastInput(model), channels_first=False, device="cpu")
+    assert nhwc.channels_last is False
+
+
+def test_a_module_that_views_its_feature_map_falls_back_to_the_contiguous_layout() -> None:
+    torch.manual_seed(0)
+    model = ViewsItsFeatureMap()
+    pixels = np.random.default_rng(1).random((3, 12, 12, 3), dtype=np.float32)
+    labels = np.arange(3) % N_CLASSES
+    forced = TorchAdapter(model, device="cpu", channels_last=True)
+    with pytest.raises(RuntimeError, match="view"):
+        forced.gradients(pixels, labels)
+    auto = TorchAdapter(model, device="cpu")
+    assert auto.channels_last is True
+    plain = TorchAdapter(model, device="cpu", channels_last=False)
+    np.testing.assert_array_equal(auto.gradients(pixels, labels), plain.gradients(pixels, labels))
+    assert auto.channels_last is False and auto.describe()["channels_last"] is False
+    np.testing.assert_array_equal(auto.predict(pixels), plain.predict(pixels))
+
+
+def test_channels_last_must_be_none_or_a_bool() -> None:
+    with pytest.raises(InvalidInputError, match="channels_last"):
+        TorchAdapter(smooth_cnn(), channels_last="yes")  # type: ignore[arg-type]

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from imacs.adapters.base import ModelAdapter
-from imacs.attribution.base import AttributionMethod, AttributionResult
+from imacs.attribution.base import AttributionMethod, AttributionResult, DatasetView
 from imacs.errors import InvalidInputError
 from imacs.parameters import check_choice, check_positive_int, check_seed
 from imacs.quality.perturbation_tests import PositivePerturbation
@@ -151,12 +151,17 @@ class LTX(AttributionMethod):
     seed:
         Seeds the explainer's initial weights and the pre-training order.
     store:
-        A store (a path or an :class:`imacs.store.Store`) in which pre-trained explainer weights are
-        cached, keyed by the model's fingerprint, the pre-training images and targets and
-        the parameters above; ``None`` (default) caches them in memory for the process.
+        A store (a path or an :class:`imacs.store.Store`) in which pre-trained explainer
+        weights are cached, keyed by the model's fingerprint, the pre-training images and
+        targets and the parameters above; ``None`` (default) uses the store a comparison
+        passes to :meth:`prepare`, or, without one, memory for the process.
 
-    Pre-training on the images being explained happens in :meth:`attribute` unless
-    :meth:`pretrain` was called for the model first.
+    Pre-training: :meth:`prepare` (the attribution-method hook that ``imacs.compare`` and
+    ``imacs attribute`` call once with the whole dataset) or :meth:`pretrain` (on images
+    in memory) pre-trains the explainer of a model, and later calls of :meth:`attribute`
+    for that model fine-tune from it. Without either, :meth:`attribute` pre-trains on
+    the images it is given, for that call only; so ``imacs.attribute(model, images,
+    targets, method="ltx")`` pre-trains once on all its images.
 
     Cost, in passes of the explained model (``P`` pre-training images, ``E_p`` =
     ``pretrain_epochs``, ``E`` = ``finetune_epochs``): pre-training ``E_p * P`` forward
@@ -170,7 +175,7 @@ class LTX(AttributionMethod):
     name = "ltx"
     citation = "Barkan et al., Learning to Explain, ICDM 2023, arXiv:2310.16584"
     requires = frozenset({"vjp"})
-    version = "1"
+    version = "2"
 
     def __init__(
         self,
@@ -210,17 +215,66 @@ class LTX(AttributionMethod):
         self.width = width
         self.seed = seed
         self.store = store
-        self._pretrained: dict[str, str] = {}
+        #: per model fingerprint: the pre-training key, the explainer's weights and the
+        #: pre-training record (empty when the weights came from a cache)
+        self._prepared: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
 
     # -- public ---------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        model: ModelAdapter,
+        data: DatasetView,
+        *,
+        batch_size: int = 32,
+        store: Store | None = None,
+    ) -> str:
+        """Pre-train (or load from the cache) the explainer of ``model`` on all of ``data``.
+
+        The hook :meth:`AttributionMethod.prepare`: ``imacs.compare`` and ``imacs
+        attribute`` call it once with the whole dataset, so every map fine-tunes from one
+        explainer whatever the tasks. The weights are cached in this method's ``store``,
+        else in ``store``, else in memory, under the returned key, which names the model's
+        fingerprint, ``data.key``, the targets, the pre-training parameters and the seed.
+        Later calls of :meth:`attribute` with this model fine-tune from this explainer.
+        """
+        model.require("vjp", by=f"attribution method {self.name!r}")
+        if not isinstance(data, DatasetView):
+            raise InvalidInputError(
+                f"expected the data as an imacs.attribution.DatasetView; got "
+                f"{type(data).__name__}: build one with DatasetView.from_arrays(images, "
+                "targets), or call pretrain(model, images, targets)"
+            )
+        if len(data) == 0:
+            raise InvalidInputError("LTX cannot pre-train on an empty dataset; give it images")
+        key = make_key(
+            STAGE,
+            self.version,
+            model.fingerprint(),
+            data.key,
+            array_digest(data.targets),
+            {name: getattr(self, name) for name in _PRETRAIN_PARAMS},
+            self.seed,
+        )
+        cache = self._cache(store)
+        weights = _MEMORY.get(key) if cache is None else cache.load(STAGE, key)
+        record = np.zeros(0)
+        if weights is None:
+            weights, record = self._pretrain(model, data, batch_size)
+            if cache is None:
+                _MEMORY[key] = weights
+            else:
+                cache.save(STAGE, key, weights)
+        self._prepared[model.fingerprint()] = (key, weights, record)
+        return key
 
     def pretrain(
         self, model: ModelAdapter, images: Any, targets: Any = None, *, batch_size: int = 32
     ) -> LTX:
         """Pre-train (or load from the cache) the explainer of ``model`` on ``images``.
 
-        ``targets`` defaults to the model's top class per image. Later calls of
-        :meth:`attribute` with this model fine-tune from this explainer. Returns ``self``.
+        :meth:`prepare` on images in memory; ``targets`` defaults to the model's top class
+        per image. Returns ``self``.
         """
         from imacs.images import as_image_batch, as_targets
 
@@ -232,8 +286,7 @@ class LTX(AttributionMethod):
             if model.num_classes is None:
                 model.predict(x[:1])
             t = as_targets(targets, len(x), model.num_classes)
-        key, _ = self._pretrained_weights(model, x, t, batch_size)
-        self._pretrained[model.fingerprint()] = key
+        self.prepare(model, DatasetView.from_arrays(x, t), batch_size=batch_size)
         return self
 
     def explain(
@@ -262,11 +315,14 @@ class LTX(AttributionMethod):
     ) -> LTXExplanation:
         import torch
 
-        key = self._pretrained.get(model.fingerprint())
-        weights = self._cached(key) if key is not None else None
-        pretrain_objective = np.zeros(0)
-        if weights is None:
-            _, weights, pretrain_objective = self._train_or_load(model, images, targets, batch_size)
+        prepared = self._prepared.get(model.fingerprint())
+        if prepared is None:
+            # not prepared for this model: pre-train on these images, for this call only
+            fresh = copy.copy(self)
+            fresh._prepared = {}
+            fresh.prepare(model, DatasetView.from_arrays(images, targets), batch_size=batch_size)
+            prepared = fresh._prepared[model.fingerprint()]
+        _, weights, pretrain_objective = prepared
         explainer = _explainer(images.shape[3], self.width, self.seed)
         torch.nn.utils.vector_to_parameters(torch.from_numpy(weights), explainer.parameters())
         n, e = len(images), self.finetune_epochs
@@ -331,60 +387,27 @@ class LTX(AttributionMethod):
         schedule.step()
         return cross_entropy + self.mask_coef * float(size.detach())
 
-    def _key(self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray) -> str:
-        params = {name: getattr(self, name) for name in _PRETRAIN_PARAMS}
-        return make_key(
-            STAGE,
-            self.version,
-            model.fingerprint(),
-            array_digest(images),
-            array_digest(targets),
-            params,
-            self.seed,
-        )
-
-    def _cached(self, key: str) -> np.ndarray | None:
+    def _cache(self, store: Store | None) -> Store | None:
+        """Where pre-trained weights are kept: this method's store, else ``store``."""
         if self.store is None:
-            return _MEMORY.get(key)
-        store = self.store if isinstance(self.store, Store) else Store(self.store)
-        return store.load(STAGE, key)
-
-    def _train_or_load(
-        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, batch_size: int
-    ) -> tuple[str, np.ndarray, np.ndarray]:
-        key = self._key(model, images, targets)
-        weights = self._cached(key)
-        if weights is not None:
-            return key, weights, np.zeros(0)
-        weights, record = self._pretrain(model, images, targets, batch_size)
-        if self.store is None:
-            _MEMORY[key] = weights
-        else:
-            store = self.store if isinstance(self.store, Store) else Store(self.store)
-            store.save(STAGE, key, weights)
-        return key, weights, record
-
-    def _pretrained_weights(
-        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, batch_size: int
-    ) -> tuple[str, np.ndarray]:
-        key, weights, _ = self._train_or_load(model, images, targets, batch_size)
-        return key, weights
+            return store
+        return self.store if isinstance(self.store, Store) else Store(self.store)
 
     def _pretrain(
-        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, batch_size: int
+        self, model: ModelAdapter, data: DatasetView, batch_size: int
     ) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        explainer = _explainer(images.shape[3], self.width, self.seed)
+        explainer = _explainer(data.images([0]).shape[3], self.width, self.seed)
         optimiser = torch.optim.AdamW(explainer.parameters(), lr=self.lr)
-        per_epoch = -(-len(images) // self.pretrain_batch)
+        per_epoch = -(-len(data) // self.pretrain_batch)
         schedule = _schedule(optimiser, self.pretrain_epochs * per_epoch)
         generator = torch.Generator().manual_seed(self.seed)
         record = np.zeros(self.pretrain_epochs)
         for epoch in range(self.pretrain_epochs):
-            order = torch.randperm(len(images), generator=generator).numpy()
+            order = torch.randperm(len(data), generator=generator).numpy()
             losses = []
-            for start in range(0, len(images), self.pretrain_batch):
+            for start in range(0, len(data), self.pretrain_batch):
                 batch = np.sort(order[start : start + self.pretrain_batch])
                 losses.append(
                     self._step(
@@ -392,8 +415,8 @@ class LTX(AttributionMethod):
                         optimiser,
                         schedule,
                         model,
-                        images[batch],
-                        targets[batch],
+                        data.images(batch),
+                        data.targets[batch],
                         batch_size,
                     )
                 )

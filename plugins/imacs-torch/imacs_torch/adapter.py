@@ -60,9 +60,14 @@ class TorchAdapter(ModelAdapter):
         that takes ``(N, H, W, C)``.
     channels_last:
         Hand the module its ``(N, C, H, W)`` input in ``torch.channels_last`` memory
-        format. Convolutional networks often run 1.3-1.5x faster so, on the CPU and on
-        GPUs with tensor cores; off by default because a module that calls ``.view()``
-        on a feature map fails on such strides (``.reshape()`` works).
+        format, which convolutional networks run about 1.5x faster on the CPU.
+        ``None`` (the default): on for a ``channels_first`` module with a 2-D
+        convolution on the CPU, and off for good, the call repeated in the contiguous
+        layout, if the module fails on channels-last strides (``.view()`` on a feature
+        map does; ``.reshape()`` works). ``True``/``False`` force it on any device. The
+        numbers equal the contiguous layout's to float32 rounding; see
+        docs/performance.md for ReLU networks, whose gradients at a unit within
+        rounding of its kink differ between any two float32 computations.
     device:
         Where the model runs: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... Default: ``"cuda"``
         if available, else ``"cpu"``.
@@ -99,7 +104,7 @@ class TorchAdapter(ModelAdapter):
         *,
         preprocessing: Preprocessing | dict[str, Any] | None = None,
         channels_first: bool = True,
-        channels_last: bool = False,
+        channels_last: bool | None = None,
         device: str | torch.device | None = None,
         target: TargetSpec = "logit",
         batch_size: int | None = None,
@@ -117,11 +122,22 @@ class TorchAdapter(ModelAdapter):
                 f"expected channels_first to be True (the module takes NCHW) or False (NHWC); "
                 f"got {channels_first!r}"
             )
+        if channels_last is not None and not isinstance(channels_last, bool):
+            raise InvalidInputError(
+                "expected channels_last to be None (on for convolutional modules on the "
+                f"CPU), True or False; got {channels_last!r}"
+            )
         self.preprocessing = Preprocessing.coerce(preprocessing)
         self.channels_first = channels_first
-        self.channels_last = channels_last
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        #: whether channels_last was chosen by the adapter (and may be turned off)
+        self._channels_last_auto = channels_last is None
+        self.channels_last = (
+            channels_first and self.device.type == "cpu" and _has_conv2d(self.model)
+            if channels_last is None
+            else channels_last
+        )
         self.smooth_surrogate = check_smooth_surrogate(smooth_surrogate)
         #: the module gradients are taken through: the model, or its smooth surrogate
         self.gradient_model = (
@@ -268,7 +284,15 @@ class TorchAdapter(ModelAdapter):
         computes, and what ``gradients`` differentiates unless a smooth surrogate is set;
         ``forward_pixels(x, model=adapter.gradient_model)`` is then what it differentiates.
         """
-        outputs = (model or self.model)(self._model_input(pixels))
+        module = model or self.model
+        try:
+            outputs = module(self._model_input(pixels))
+        except RuntimeError:
+            if not (self.channels_last and self._channels_last_auto):
+                raise
+            # the module does not take channels-last strides (a .view() of a feature map)
+            self.channels_last = False
+            outputs = module(self._model_input(pixels))
         if not isinstance(outputs, torch.Tensor):
             raise InvalidInputError(
                 f"expected the model to return one (N, K) tensor; it returned a "
@@ -621,7 +645,7 @@ class TorchAdapter(ModelAdapter):
             model,
             preprocessing=self.preprocessing,
             channels_first=self.channels_first,
-            channels_last=self.channels_last,
+            channels_last=None if self._channels_last_auto else self.channels_last,
             device=self.device,
             target=self.target,
             batch_size=self.batch_size,
@@ -750,6 +774,10 @@ def _channel_last(t: torch.Tensor) -> torch.Tensor:
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float32).numpy()
+
+
+def _has_conv2d(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
 
 
 def _floating_dtype(model: torch.nn.Module) -> torch.dtype:
