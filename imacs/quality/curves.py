@@ -19,9 +19,10 @@ from imacs.parameters import check_choice
 #: what a curve records for each changed image
 SCORES = ("probability", "output", "correct", "target")
 
-#: builds the changed images of one image for some of its steps: (image index, step
-#: indices) -> (len(steps), H, W, C)
-StepBuilder = Callable[[int, np.ndarray], np.ndarray]
+#: writes the changed images of one image for some of its steps into ``out``: (image
+#: index, step indices, out of shape (len(steps), H, W, C)) -> None. Writing in place
+#: spares a temporary array and a copy per call, a few percent of a deletion curve.
+StepBuilder = Callable[[int, np.ndarray, np.ndarray], None]
 
 
 def check_score(score: str) -> None:
@@ -64,25 +65,23 @@ def perturbation_curves(
     *,
     score: str,
     batch_size: int,
+    image_shape: tuple[int, ...],
 ) -> np.ndarray:
     """The curve ``(N, n_steps)`` of each image: ``score`` of the target at every step.
 
-    ``build(i, steps)`` returns image ``i`` changed as at each of ``steps``; it is called
-    with the steps of one image that fall into one model call, so it never builds more
-    than ``batch_size`` images at once.
+    ``build(i, steps, out)`` writes image ``i`` changed as at each of ``steps`` into
+    ``out`` (float32, ``(len(steps), *image_shape)``); it is called with the steps of one
+    image that fall into one model call, so at most ``batch_size`` images are built at
+    once, into one buffer reused by every call.
     """
     curves = np.empty((len(targets), n_steps), dtype=np.float64)
-    buffer: np.ndarray | None = None
+    buffer = np.empty((min(batch_size, len(targets) * n_steps), *image_shape), np.float32)
     for pairs in _pairs_in_calls(len(targets), n_steps, batch_size):
         # pairs are image-major: each image's steps are one run of rows, built in place
         images, starts = np.unique(pairs[:, 0], return_index=True)
         ends = [*starts[1:], len(pairs)]
         for i, start, end in zip(images, starts, ends, strict=True):
-            changed = build(int(i), pairs[start:end, 1])
-            if buffer is None:
-                buffer = np.empty((batch_size, *changed.shape[1:]), dtype=np.float32)
-            buffer[start:end] = changed
-        assert buffer is not None
+            build(int(i), pairs[start:end, 1], buffer[start:end])
         batch = buffer[: len(pairs)]
         rows = targets[pairs[:, 0]]
         if score == "target":  # what the adapter takes gradients of (logit by default)

@@ -95,13 +95,19 @@ class Infidelity(QualityMeasure):
         def noise(i: int) -> np.ndarray:
             return infidelity_noise(shape, n_samples, float(self.noise_scale), seed, i)
 
-        def build(i: int, steps: np.ndarray) -> np.ndarray:
+        def build(i: int, steps: np.ndarray, out: np.ndarray) -> None:
             # step 0 is the image itself, step k the image minus perturbation k - 1
             perturbed = np.concatenate([images[i][None], images[i][None] - noise(i)])
-            return perturbed[steps]
+            out[...] = perturbed[steps]
 
         outputs = perturbation_curves(
-            model, targets, n_samples + 1, build, score="target", batch_size=batch_size
+            model,
+            targets,
+            n_samples + 1,
+            build,
+            score="target",
+            batch_size=batch_size,
+            image_shape=images.shape[1:],
         )
         differences = outputs[:, :1] - outputs[:, 1:]  # f(x) - f(x - I)
         predicted = np.stack(

@@ -111,14 +111,20 @@ class _PixelTransfer(QualityMeasure):
         place = relevance_order(pixel_relevance(maps))
         moved = np.minimum(np.arange(n_steps + 1) * per_step, pixels)
 
-        def build(i: int, steps: np.ndarray) -> np.ndarray:
+        def build(i: int, steps: np.ndarray, out: np.ndarray) -> None:
             changed = place[i][None, :] < moved[steps][:, None]  # (k, HW)
-            return np.where(changed[..., None], finish[i][None], start[i][None]).reshape(
-                len(steps), h, w, c
-            )
+            flat = out.reshape(len(steps), pixels, c)
+            np.copyto(flat, start[i][None])
+            np.copyto(flat, finish[i][None], where=changed[..., None])
 
         curves = perturbation_curves(
-            model, targets, n_steps + 1, build, score=self.score, batch_size=batch_size
+            model,
+            targets,
+            n_steps + 1,
+            build,
+            score=self.score,
+            batch_size=batch_size,
+            image_shape=images.shape[1:],
         )
         return self.result(trapezoid_auc(curves), curves=curves, curve_x=moved / pixels)
 

@@ -79,13 +79,22 @@ class _Perturbation(QualityMeasure):
         x = np.arange(self.n_steps) / self.n_steps  # 0, 0.1, ..., 0.9 by default
         counts = (x * h * w).astype(np.int64)
 
-        def build(i: int, steps: np.ndarray) -> np.ndarray:
+        def build(i: int, steps: np.ndarray, out: np.ndarray) -> None:
             removed = place[i][None, :] < counts[steps][:, None]
-            kept = images[i].reshape(1, h * w, c) * ~removed[..., None]
-            return kept.reshape(len(steps), h, w, c)
+            np.multiply(
+                images[i].reshape(1, h * w, c),
+                ~removed[..., None],
+                out=out.reshape(len(steps), h * w, c),
+            )
 
         curves = perturbation_curves(
-            model, targets, self.n_steps, build, score=self.score, batch_size=batch_size
+            model,
+            targets,
+            self.n_steps,
+            build,
+            score=self.score,
+            batch_size=batch_size,
+            image_shape=images.shape[1:],
         )
         area = np.trapezoid(curves, x, axis=1) * 100.0
         return self.result(area, curves=curves, curve_x=x)
@@ -129,11 +138,17 @@ def masked_probabilities(
     masked = (images * scaled_maps(maps)).astype(np.float32)
     both = np.stack([images, masked], axis=1)  # (N, 2, H, W, C): clean, masked
 
-    def build(i: int, steps: np.ndarray) -> np.ndarray:
-        return both[i][steps]
+    def build(i: int, steps: np.ndarray, out: np.ndarray) -> None:
+        out[...] = both[i][steps]
 
     probabilities = perturbation_curves(
-        model, targets, 2, build, score="probability", batch_size=batch_size
+        model,
+        targets,
+        2,
+        build,
+        score="probability",
+        batch_size=batch_size,
+        image_shape=images.shape[1:],
     )
     return probabilities[:, 0], probabilities[:, 1]
 

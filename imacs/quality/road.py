@@ -151,21 +151,23 @@ class _Road(QualityMeasure):
         fractions = np.array([float(p) for p in self.percentiles]) / 100.0
         counts = np.rint(fractions * h * w).astype(np.int64)
 
-        def build(i: int, steps: np.ndarray) -> np.ndarray:
-            return np.stack(
-                [
-                    noisy_linear_imputation(
-                        images[i],
-                        (place[i] < counts[s]).reshape(h, w),
-                        float(self.noise),
-                        np.random.default_rng([seed, i, int(s)]),
-                    )
-                    for s in steps
-                ]
-            )
+        def build(i: int, steps: np.ndarray, out: np.ndarray) -> None:
+            for j, s in enumerate(steps):
+                out[j] = noisy_linear_imputation(
+                    images[i],
+                    (place[i] < counts[s]).reshape(h, w),
+                    float(self.noise),
+                    np.random.default_rng([seed, i, int(s)]),
+                )
 
         curves = perturbation_curves(
-            model, targets, len(counts), build, score=self.score, batch_size=batch_size
+            model,
+            targets,
+            len(counts),
+            build,
+            score=self.score,
+            batch_size=batch_size,
+            image_shape=images.shape[1:],
         )
         return self.result(curves.mean(axis=1), curves=curves, curve_x=fractions)
 
