@@ -10,7 +10,10 @@ because the path runs from the image toward its blurred version. The blur is
 ``scipy.ndimage.gaussian_filter``'s (kernel truncated at 4 sigma, zero padding,
 channels not mixed), written as matrix products so that a whole chunk of blur levels is
 blurred by BLAS at once, in float32 without losing the derivative to cancellation (see
-``blur_and_derivative``); PAIR blurs one image at a time with scipy.
+``blur_and_derivative``); PAIR blurs one image at a time with scipy. The products run on
+one BLAS thread: they are small, and BLAS threads that spin between them take the cores
+the model's threads need (with two, the blurs took 7 to 16 times longer between model
+passes; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from imacs.adapters.base import ModelAdapter
 from imacs.attribution.base import AttributionMethod, AttributionResult
@@ -82,11 +86,13 @@ class BlurIG(AttributionMethod):
         sigmas = self.sigmas()
         step_sizes = np.diff(sigmas)
         chunk: dict[str, np.ndarray] = {}
+        threads = ThreadpoolController()
 
         def make_inputs(image_index: np.ndarray, step_index: np.ndarray) -> np.ndarray:
-            blurred, derivative = blur_and_derivative(
-                images[image_index], sigmas[step_index], self.grad_step
-            )
+            with threads.limit(limits=1, user_api="blas"):
+                blurred, derivative = blur_and_derivative(
+                    images[image_index], sigmas[step_index], self.grad_step
+                )
             chunk["derivative"] = derivative  # for ``weights`` on this same chunk
             return blurred
 
@@ -100,12 +106,13 @@ class BlurIG(AttributionMethod):
             model, targets, images.shape, self.steps, make_inputs, weights, batch_size
         )
         maps = -total
-        end = np.concatenate(
-            [
-                gaussian_blur(images[s], np.full(len(images[s]), sigmas[-1]))
-                for s in _slices(len(images), batch_size)
-            ]
-        )
+        with threads.limit(limits=1, user_api="blas"):
+            end = np.concatenate(
+                [
+                    gaussian_blur(images[s], np.full(len(images[s]), sigmas[-1]))
+                    for s in _slices(len(images), batch_size)
+                ]
+            )
         gain = scores[:, 0] - model.scores(end, targets, batch_size=batch_size)
         delta = maps.reshape(len(maps), -1).sum(axis=1) - gain
         return AttributionResult(maps, self.name, self.get_params(), convergence_delta=delta)

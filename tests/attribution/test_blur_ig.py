@@ -156,3 +156,32 @@ def test_equals_pair_on_a_torch_cnn() -> None:
     # the gradients, so that stays at the 1e-7 level
     maps = BlurIG(steps=30, max_sigma=6).attribute(model, images, TARGETS, batch_size=16).maps
     assert np.abs(maps - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+def test_the_blurs_run_on_one_blas_thread_and_leave_the_setting_as_it_was(
+    images: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import imacs.attribution.blur_ig as blur_module
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    seen: list[set[int]] = []
+    original = blur_module.blur_and_derivative
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        seen.append(blas_threads())
+        return original(*args, **kwargs)
+
+    model = softplus_model(image_shape=(9, 7, 3))
+    method = BlurIG(steps=6)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        expected = method.attribute(model, images, TARGETS, batch_size=4).maps
+        monkeypatch.setattr(blur_module, "blur_and_derivative", recording)
+        maps = method.attribute(model, images, TARGETS, batch_size=4).maps
+        assert blas_threads() == before
+    assert seen and all(threads == {1} for threads in seen)
+    np.testing.assert_array_equal(maps, expected)
