@@ -31,6 +31,7 @@ from imacs.attribution.layer_paths import (
     check_feature_map,
     image_groups,
     layer_maps_to_images,
+    mean_product,
     path_points,
     resolve_layer,
 )
@@ -98,7 +99,7 @@ class DIX(AttributionMethod):
                 _, g = model.injected_gradients(
                     v, np.repeat(targets[group], n), layer, batch_size=batch_size
                 )
-                layer_map = np.multiply(v, g, out=g).reshape(len(u), n, *u.shape[1:]).mean(axis=1)
+                layer_map = mean_product(v, g, len(u))
             maps.append(layer_maps_to_images(layer_map, images.shape[1:]))
         params = {**self.get_params(), "layer": layer}
         return AttributionResult(np.concatenate(maps), self.name, params)

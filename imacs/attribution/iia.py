@@ -37,6 +37,7 @@ from imacs.attribution.layer_paths import (
     check_feature_map,
     image_groups,
     layer_maps_to_images,
+    mean_product,
     path_points,
     previous_feature_map,
     resolve_layer,
@@ -138,11 +139,9 @@ class _IteratedIntegratedAttributions(AttributionMethod):
             _, g = model.injected_gradients(
                 points, point_targets, layers[-1], batch_size=batch_size
             )
-            # activation x gradient at every point, in place of the gradients
-            layer_map = np.multiply(points, g, out=g).reshape(
-                len(x), points_per_image, *points.shape[1:]
-            )
-            maps.append(layer_maps_to_images(layer_map.mean(axis=1), images.shape[1:]))
+            # activation x gradient at every point, averaged over each image's points
+            layer_map = mean_product(points, g, len(x))
+            maps.append(layer_maps_to_images(layer_map, images.shape[1:]))
         return np.concatenate(maps)
 
     def _released(
