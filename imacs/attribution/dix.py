@@ -87,7 +87,8 @@ class DIX(AttributionMethod):
         layer = resolve_layer(model, images, self.layer, self.name)
         released = self.reference == "released"
         n = self.steps
-        maps = []
+        # upsampled once for all images: its fixed cost is then paid once per call
+        layer_maps = []
         for group in image_groups(len(images), 1 if released else n, batch_size):
             u = model.layer_activations(images[group], layer, batch_size=batch_size)
             check_feature_map(u, layer, self.name)
@@ -100,9 +101,10 @@ class DIX(AttributionMethod):
                     v, np.repeat(targets[group], n), layer, batch_size=batch_size
                 )
                 layer_map = mean_product(v, g, len(u))
-            maps.append(layer_maps_to_images(layer_map, images.shape[1:]))
+            layer_maps.append(layer_map)
         params = {**self.get_params(), "layer": layer}
-        return AttributionResult(np.concatenate(maps), self.name, params)
+        maps = layer_maps_to_images(np.concatenate(layer_maps), images.shape[1:])
+        return AttributionResult(maps, self.name, params)
 
 
 @hookimpl

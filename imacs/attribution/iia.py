@@ -122,7 +122,8 @@ class _IteratedIntegratedAttributions(AttributionMethod):
     ) -> np.ndarray:
         n = self.steps
         points_per_image = n ** (len(layers) + 1)
-        maps = []
+        # upsampled once for all images: its fixed cost is then paid once per call
+        layer_maps = []
         for group in image_groups(len(images), points_per_image, batch_size):
             x = images[group]
             points = path_points(self._input_reference(x), x, n)
@@ -141,8 +142,8 @@ class _IteratedIntegratedAttributions(AttributionMethod):
             )
             # activation x gradient at every point, averaged over each image's points
             layer_map = mean_product(points, g, len(x))
-            maps.append(layer_maps_to_images(layer_map, images.shape[1:]))
-        return np.concatenate(maps)
+            layer_maps.append(layer_map)
+        return layer_maps_to_images(np.concatenate(layer_maps), images.shape[1:])
 
     def _released(
         self,
@@ -153,7 +154,8 @@ class _IteratedIntegratedAttributions(AttributionMethod):
         batch_size: int,
     ) -> np.ndarray:
         n = self.steps
-        maps = []
+        # upsampled once for all images: its fixed cost is then paid once per call
+        layer_maps = []
         for group in image_groups(len(images), n + 1, batch_size):
             x = images[group]
             baseline = self._input_reference(x)
@@ -167,8 +169,8 @@ class _IteratedIntegratedAttributions(AttributionMethod):
                 a, np.repeat(targets[group], n + 1), layer, batch_size=batch_size
             )
             layer_map = (g * np.maximum(a, 0.0)).reshape(len(x), n + 1, *a.shape[1:]).sum(axis=1)
-            maps.append(layer_maps_to_images(layer_map, images.shape[1:]))
-        return np.concatenate(maps)
+            layer_maps.append(layer_map)
+        return layer_maps_to_images(np.concatenate(layer_maps), images.shape[1:])
 
 
 class IIA2(_IteratedIntegratedAttributions):
