@@ -90,7 +90,7 @@ def layer_maps_to_images(layer_maps: np.ndarray, image_shape: tuple[int, ...]) -
         layer_maps.shape[:-1]
     )
     upsampled = interpolate_maps(summed, (image_shape[0], image_shape[1]), "bilinear")
-    return np.repeat(upsampled[..., None], image_shape[2], axis=-1).astype(np.float32)
+    return np.repeat(upsampled.astype(np.float32)[..., None], image_shape[2], axis=-1)
 
 
 def image_groups(n_images: int, points_per_image: int, batch_size: int) -> Iterator[slice]:
