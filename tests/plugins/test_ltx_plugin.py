@@ -382,3 +382,16 @@ def test_attribute_and_the_folder_run_pretrain_once_on_all_their_images(
     np.testing.assert_array_equal(written, whole)
     manifest = json.loads((tmp_path / "attributions.json").read_text())
     assert manifest["settings"]["learnt"] == explicit._prepared[model.fingerprint()][0]
+
+
+def test_prepare_refuses_what_is_not_a_dataset_view(eight_images: np.ndarray) -> None:
+    model = imacs.load_model(tiny_cnn(), device="cpu")
+    with pytest.raises(imacs.InvalidInputError, match=r"DatasetView\.from_arrays"):
+        LTX(**TINY).prepare(model, eight_images)  # type: ignore[arg-type]
+    with pytest.raises(imacs.InvalidInputError, match="one target per image"):
+        DatasetView.from_arrays(eight_images, [0, 1])
+    # a method that learns nothing leaves the keys as they were
+    assert (
+        imacs.get_method("gradient").prepare(model, DatasetView.from_arrays(eight_images, [0] * 8))
+        is None
+    )
