@@ -54,6 +54,7 @@ class DatasetView:
         """A view of images held in memory; its key is the one a comparison would give them."""
         from imacs.store import array_digest, make_key
 
+        images = np.asarray(images)
         if len(images) != len(targets):
             raise InvalidInputError(
                 f"got {len(targets)} targets for {len(images)} images; give one target per image"
