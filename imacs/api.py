@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from imacs.adapters.base import ModelAdapter
+from imacs.adapters.recipe import ModelRecipe, is_recipe_source
 from imacs.attribution.base import DEFAULT_BATCH_SIZE, AttributionMethod, AttributionResult
 from imacs.errors import InvalidInputError, ModelLoadError
 from imacs.plugins import PluginInfo, get_host
@@ -58,6 +59,10 @@ def load_model(
         loaded: ModelAdapter = cls.load(model, **options)  # type: ignore[attr-defined]
     else:
         loaded = registry.claim_model(model, dict(options))
+    if is_recipe_source(model) and loaded.recipe() is None:
+        # what loaded it loads it again in an executor's worker (imacs.adapters.recipe)
+        source = os.path.abspath(model) if isinstance(model, str | os.PathLike) else model
+        loaded._recipe = ModelRecipe(loaded.name, source, dict(options), name)
     return loaded if name is None else _named(loaded, name)
 
 

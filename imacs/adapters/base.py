@@ -47,6 +47,11 @@ gradient-based attribution) are then taken through a copy of the model whose ReL
 Softplus(beta) and whose max-pooling is LogSumExp pooling, while ``predict`` and ``scores``
 stay the original model's (Kokhlikyan et al., arXiv 2106.07475). ``smooth_surrogate``
 is then set on the adapter; see :mod:`imacs.adapters.surrogate`.
+
+An adapter that must run in another process (an executor's worker, :mod:`imacs-ray`) is
+loaded there again from :meth:`ModelAdapter.recipe`: what ``imacs.load_model`` was given
+(a file, or a state dict and a factory) and the load options. ``imacs.load_model`` records
+it; an adapter around an in-memory model has none (:mod:`imacs.adapters.recipe`).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from imacs.adapters.options import convert_options, option_types
+from imacs.adapters.recipe import ModelRecipe
 from imacs.errors import InvalidInputError, MissingCapabilityError
 from imacs.images import as_image_batch, as_targets
 
@@ -151,6 +157,9 @@ class ModelAdapter(abc.ABC):
     #: The Softplus beta and LogSumExp temperature gradients are taken with, when the
     #: adapter computes them on a smooth surrogate of the model; ``None``: the model itself.
     smooth_surrogate: dict[str, float] | None = None
+    #: What loads this adapter again in another process; set by ``imacs.load_model`` when
+    #: it loads a file or a state dict. Read it through :meth:`recipe`.
+    _recipe: ModelRecipe | None = None
 
     def __init__(self, *, target: TargetSpec = "logit", batch_size: int | None = None):
         self.target = check_target_spec(target)
@@ -185,6 +194,17 @@ class ModelAdapter(abc.ABC):
         ``False``. Raises :class:`~imacs.errors.InvalidInputError` saying what was expected.
         """
         return convert_options(options, cls.option_types())
+
+    def recipe(self) -> ModelRecipe | None:
+        """What loads this model again in another process, or ``None`` if nothing can.
+
+        Executors that run tasks in other processes (``executor="ray"``) send the recipe,
+        never the model: the worker loads the model once from it and checks that the
+        fingerprint is the same. ``imacs.load_model`` records the recipe when it loads a
+        model file or a state dict, with its load options; an adapter built around an
+        in-memory model object has none. Override it to rebuild an adapter another way.
+        """
+        return self._recipe
 
     # -- what a framework adapter implements -------------------------------------------
 

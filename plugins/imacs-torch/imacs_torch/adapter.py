@@ -14,7 +14,7 @@ import difflib
 import hashlib
 import inspect
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from imacs.adapters.preprocessing import Preprocessing
 from imacs.adapters.randomisation import new_parameters
 from imacs.adapters.surrogate import check_smooth_surrogate
 from imacs.errors import InvalidInputError
-from imacs_torch.loading import Factory, read_model_file
+from imacs_torch.loading import Factory, module_with_weights, read_model_file
 from imacs_torch.surrogate import smooth_surrogate as build_smooth_surrogate
 
 
@@ -164,13 +164,15 @@ class TorchAdapter(ModelAdapter):
     @classmethod
     def load(
         cls,
-        model: torch.nn.Module | str | os.PathLike[str],
+        model: torch.nn.Module | str | os.PathLike[str] | Mapping[str, Any],
         *,
         factory: Factory | None = None,
         trust: bool = False,
         **options: Any,
     ) -> TorchAdapter:
-        """An adapter for a module, or for a model file (``str`` or ``pathlib.Path``).
+        """An adapter for a module, a model file (``str`` or ``pathlib.Path``), or a state
+        dict in memory with its ``factory`` (``load(model.state_dict(), factory=...)``,
+        which an executor's worker can load again from the same two).
 
         Files may be state dicts (``torch.save(model.state_dict())``, also nested under
         ``"state_dict"``, ``"model_state_dict"`` or ``"model"``), which need ``factory``
@@ -204,6 +206,9 @@ class TorchAdapter(ModelAdapter):
             device = resolve_device(options.pop("device", None))
             module = read_model_file(model, factory=factory, trust=trust, map_location=device)
             return cls(module, device=device, **options)
+        if isinstance(model, Mapping):
+            # weights in memory: what an executor's worker loads a model from (its recipe)
+            return cls(module_with_weights(model, factory), **options)
         if factory is not None:
             raise InvalidInputError(
                 "factory= builds a model for a state-dict file, but the model given is "

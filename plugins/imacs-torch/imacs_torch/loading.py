@@ -121,14 +121,27 @@ def read_model_file(
             "the model's architecture: pass factory='package.module:build_model' (or a "
             "function) that builds the nn.Module these weights belong to"
         )
+    return module_with_weights(contents, factory, f"the weights in {str(path)!r}")
+
+
+def module_with_weights(
+    state_dict: Mapping[str, Any], factory: Factory | None, where: str = "the state dict"
+) -> torch.nn.Module:
+    """The module ``factory`` builds, with the weights of ``state_dict`` loaded into it."""
+    if factory is None or not _is_state_dict(state_dict):
+        raise ModelLoadError(
+            f"{where} must be a state dict (parameter names to tensors, as "
+            "model.state_dict() returns) given with factory='package.module:build', the "
+            "function that builds the nn.Module the weights belong to"
+        )
     module = build_from_factory(factory)
     try:
-        module.load_state_dict(contents, strict=True)
+        module.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:  # missing, unexpected or wrongly shaped weights
         raise ModelLoadError(
-            f"the weights in {str(path)!r} do not fit the module built by factory "
-            f"{_factory_name(factory)}: {_first_line(exc)}. Check that the factory builds "
-            "the architecture the weights were saved from"
+            f"{where} do not fit the module built by factory {_factory_name(factory)}: "
+            f"{_first_line(exc)}. Check that the factory builds the architecture the "
+            "weights were saved from"
         ) from exc
     return module
 
