@@ -629,6 +629,19 @@ def _names(text: str | None) -> list[str] | None:
     help="Clusterer parameter. Repeatable.",
 )
 @click.option(
+    "--executor",
+    default=None,
+    help="Where the attribution and per-image tasks run: in-process, or ray with the "
+    "imacs-ray plugin (docs/scale-out.md) [default: in-process].",
+)
+@click.option(
+    "--executor-option",
+    "executor_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Executor parameter, such as address=auto for ray. Repeatable.",
+)
+@click.option(
     "--n-clusters",
     type=click.IntRange(min=1),
     default=None,
@@ -762,6 +775,8 @@ def compare(
     metric_options: tuple[str, ...],
     clusterer: str | None,
     clusterer_options: tuple[str, ...],
+    executor: str | None,
+    executor_options: tuple[str, ...],
     quality: tuple[str, ...],
     quality_options: tuple[str, ...],
     size: str | None,
@@ -834,11 +849,13 @@ def compare(
     _merge(settings, "featurizer", _names(featurizer))
     _merge(settings, "metrics", _names(metric))
     _merge(settings, "clusterer", clusterer)
+    _merge(settings, "executor", executor)
     _merge(settings, "quality", list(quality) or None)
     for key, file_params in (
         ("method_params", _key_values(method_options, "--method-option")),
         ("segmenter_params", _key_values(segmenter_options, "--segmenter-option")),
         ("clusterer_params", _key_values(clusterer_options, "--clusterer-option")),
+        ("executor_params", _key_values(executor_options, "--executor-option")),
         ("featurizer_params", _named_key_values(featurizer_options, "--featurizer-option")),
         ("metric_params", _named_key_values(metric_options, "--metric-option")),
         ("quality_params", _named_key_values(quality_options, "--quality-option")),

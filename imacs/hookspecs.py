@@ -113,6 +113,19 @@ def register_quality_measures(register: Register) -> None:
     """
 
 
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register executor classes (subclasses of ``imacs.comparison.executor.Executor``).
+
+    Called once per plugin when the registry is first built. An executor runs a
+    comparison's per-task stages (attribution, and segment, score and featurize per
+    batch of images) somewhere: in this process (``in-process``, the built-in), or on a
+    cluster (``ray``, from the ``imacs-ray`` distribution). Users pick it by name:
+    ``imacs.compare(..., executor="name", executor_params={...})`` or
+    ``imacs compare --executor name``.
+    """
+
+
 @hookspec(firstresult=True)
 def claim_model(model: Any, options: dict[str, Any]) -> ModelAdapter | None:
     """Wrap ``model`` in an adapter if this plugin recognises it, else return ``None``.

@@ -83,6 +83,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "imacs.metrics.cosine",
     "imacs.segmentation.felzenszwalb",
     "imacs.comparison.clustering",
+    "imacs.comparison.executor",
     "imacs.quality.insertion_deletion",
     "imacs.quality.road",
     "imacs.quality.infidelity",

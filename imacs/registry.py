@@ -39,6 +39,7 @@ Kind = Literal[
     "metric",
     "clusterer",
     "measure",
+    "executor",
 ]
 
 #: kind -> (registration hook, what users call it)
@@ -50,6 +51,7 @@ KINDS: dict[Kind, tuple[str, str]] = {
     "metric": ("register_metrics", "metric"),
     "clusterer": ("register_clusterers", "clusterer"),
     "measure": ("register_quality_measures", "quality measure"),
+    "executor": ("register_executors", "executor"),
 }
 
 
@@ -64,6 +66,7 @@ def _base_class(kind: Kind) -> type:
     from imacs.adapters.base import ModelAdapter
     from imacs.attribution.base import AttributionMethod
     from imacs.comparison.clustering import Clusterer
+    from imacs.comparison.executor import Executor
     from imacs.features.base import Featurizer
     from imacs.metrics.base import MapMetric
     from imacs.quality.base import QualityMeasure
@@ -77,6 +80,7 @@ def _base_class(kind: Kind) -> type:
         "metric": MapMetric,
         "clusterer": Clusterer,
         "measure": QualityMeasure,
+        "executor": Executor,
     }[kind]
 
 

@@ -87,6 +87,24 @@ def _clusterer(
     return _component("clusterer", spec, params, "clusterer")
 
 
+def _executor(spec: str | Executor | None, params: Mapping[str, Any] | None) -> Executor:
+    if spec is None:
+        spec = "in-process"
+    if not isinstance(spec, str | Executor):
+        raise InvalidInputError(
+            f"expected executor to be a name such as 'in-process' or 'ray', or an Executor "
+            f"instance; got {spec!r}"
+        )
+    if isinstance(spec, Executor):
+        if params:
+            raise InvalidInputError(
+                "executor is already an instance; give its parameters to its constructor"
+            )
+        return spec
+    executor: Executor = get_host().registry.create("executor", spec, **dict(params or {}))
+    return executor
+
+
 def _spatial_parts(spatial: bool | Sequence[str]) -> tuple[str, ...]:
     from imacs.spatial import PARTS
 
@@ -144,7 +162,8 @@ def compare(
     quality_params: Mapping[str, Mapping[str, Any]] | None = None,
     quality_images: int = DEFAULT_QUALITY_IMAGES,
     store: Store | str | os.PathLike[str] | None = None,
-    executor: Executor | None = None,
+    executor: str | Executor | None = None,
+    executor_params: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> Comparison:
     """Compare where two image models' attributions differ, region kind by region kind.
@@ -234,8 +253,15 @@ def compare(
     store:
         Where results are kept and found again (a folder); by default
         ``$IMACS_STORE`` or ``~/.cache/imacs/store``.
-    executor:
-        Runs the attribution tasks; in this process by default.
+    executor, executor_params:
+        Where the attribution tasks and the per-image tasks (segment, score, featurize)
+        run: ``"in-process"`` (the default), an installed executor's name with its
+        parameters (``executor="ray"``, ``executor_params={"address": "auto"}`` with the
+        ``imacs-ray`` plugin; docs/scale-out.md), or an
+        :class:`~imacs.comparison.executor.Executor` instance. The tables do not depend
+        on it. An executor that runs tasks in other processes loads the models there
+        from what :func:`imacs.load_model` was given, so give models as files (or a
+        state dict with its factory), not as in-memory objects.
     """
     check_seed(seed)
     check_positive_int(batch_size, "batch_size")
@@ -295,6 +321,8 @@ def compare(
     ]
 
     adapter_a, adapter_b = load_model(model_a), load_model(model_b)
+    runs_on = _executor(executor, executor_params)
+    runs_on.check_models({"a": adapter_a, "b": adapter_b})
     for side, adapter in (("A", adapter_a), ("B", adapter_b)):
         # before the comparison's hours of work, not after them
         for measure in measures:
@@ -340,7 +368,7 @@ def compare(
         source,
         settings,
         open_store(store),
-        executor=executor,
+        executor=runs_on,
         progress=progress,
     )
     comparison = run.run()

@@ -78,6 +78,8 @@ SECTIONS: dict[str, frozenset[str]] = {
             "quality_params",
             "quality_images",
             "store",
+            "executor",
+            "executor_params",
         }
     ),
 }

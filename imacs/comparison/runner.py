@@ -31,14 +31,16 @@ from typing import Any
 import numpy as np
 
 from imacs.adapters.base import ModelAdapter
+from imacs.adapters.recipe import PortableModel
 from imacs.attribution.base import AttributionMethod
 from imacs.comparison.causal import fill_regions, softmax_at, target_probabilities
 from imacs.comparison.clustering import Clusterer
 from imacs.comparison.executor import Executor, InProcessExecutor
 from imacs.comparison.quality import DEFAULT_QUALITY_IMAGES
 from imacs.comparison.result import Comparison
-from imacs.comparison.scoring import normalise_map, score_regions, select_regions
+from imacs.comparison.scoring import normalise_map
 from imacs.comparison.statistics import DEFAULT_MIN_EFFECT, DEFAULT_PERMUTATIONS
+from imacs.comparison.tasks import AttributionWork, MissingMaps, ScoredBatch, ScoreWork, load_stored
 from imacs.data.sources import DataSource
 from imacs.errors import InvalidInputError
 from imacs.features.base import Featurizer
@@ -184,13 +186,7 @@ class ComparisonRun:
     # -- helpers ------------------------------------------------------------------------
 
     def _load(self, stage: str, key: str) -> np.ndarray:
-        array = self.store.load(stage, key)
-        if array is None:
-            raise InvalidInputError(
-                f"the store {str(self.store.root)!r} lost the {stage} result {key} while the "
-                "comparison ran (was it cleared?); run the comparison again to recompute it"
-            )
-        return array
+        return load_stored(self.store, stage, key)
 
     def _images(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         return np.stack([self._load("images", self.image_keys[i]) for i in indices])
@@ -375,14 +371,14 @@ class ComparisonRun:
             self.map_keys[side] = keys
             missing = [i for i, key in enumerate(keys) if not self.store.has("attributions", key)]
             tasks = [missing[i : i + TASK_SIZE] for i in range(0, len(missing), TASK_SIZE)]
-            targets = self.targets[side]
-
-            def work(task: list[int], model: ModelAdapter = model, t: Any = targets) -> Any:
-                result = method.attribute(
-                    model, self._images(task), t[task], batch_size=self.settings.batch_size
-                )
-                return result.maps, result.convergence_delta
-
+            work = AttributionWork(
+                PortableModel(model, side=side),
+                method,
+                self.store,
+                self.image_keys,
+                self.targets[side],
+                self.settings.batch_size,
+            )
             label = f"attributing ({side.upper()})"
             reused = len(keys) - len(missing)
             with self.progress.stage(label, len(missing), reused=reused) as tick:
@@ -427,10 +423,13 @@ class ComparisonRun:
         """Per image: segment, score and select regions, describe the salient ones.
 
         One pass over the images, a batch at a time, so each image and label map is read
-        once and the featurizers and metrics see whole batches. The segmentations are
-        stored under keys of the segmenter, its parameters and the image, so a rerun or
-        another comparison on the same images reuses them. The seconds spent segmenting
-        and describing are kept apart in ``stage_seconds``.
+        once and the featurizers and metrics see whole batches. The batches are tasks of
+        :class:`~imacs.comparison.tasks.ScoreWork` run through the executor; their
+        results are added in batch order, whichever finished first, so the tables are
+        the same wherever the batches ran. The segmentations are stored under keys of the
+        segmenter, its parameters and the image, so a rerun or another comparison on the
+        same images reuses them. The seconds spent segmenting and describing are kept
+        apart in ``stage_seconds``.
         """
         s = self.settings
         params = s.segmenter.get_params()
@@ -447,86 +446,57 @@ class ComparisonRun:
             from imacs.spatial.positional import PositionalAccumulator
 
             self.positional = PositionalAccumulator()
+        embedder = None
+        if any(f.requires for f in s.featurizers):
+            model = self.models[s.embedding_model]
+            embedder = PortableModel(model, side=s.embedding_model)
+        work = ScoreWork(
+            s.segmenter,
+            s.featurizers,
+            s.metrics,
+            s.map_sign,
+            s.top_k,
+            s.area_fraction,
+            self.store,
+            self.image_keys,
+            self.segment_keys,
+            self.map_keys,
+            embedder=embedder,
+            positional=self.positional is not None,
+        )
         n = len(self.image_keys)
+        tasks = [index.tolist() for index in self._batches(n, s.batch_size)]
+        waiting: dict[int, ScoredBatch] = {}
+        added = 0
         with self.progress.stage("segmenting and scoring", n) as tick:
-            for index in self._batches(n, s.batch_size):
-                self._score_batch(index)
-                tick(len(index))
+            for task, result in self.executor.map(work, tasks):
+                if isinstance(result, MissingMaps):
+                    # made again here, where the models are, then scored here
+                    raw = {side: [self._map(side, i) for i in task] for side in ("a", "b")}
+                    result = work.score(task, raw)
+                waiting[task[0]] = result
+                while added < n and added in waiting:
+                    batch = waiting.pop(added)
+                    self._add_scored(batch)
+                    added += len(batch.image_scores)
+                tick(len(task))
 
-    def _score_batch(self, index: np.ndarray) -> None:
-        from scipy.ndimage import find_objects
-
-        s = self.settings
-        seconds = self.stage_seconds
-        start = time.perf_counter()
-        images = [self._load("images", self.image_keys[i]) for i in index]
-        labels = [self._segments(i, image) for i, image in zip(index, images, strict=True)]
-        seconds["segment"] += time.perf_counter() - start
-        raw = {side: [self._map(side, i) for i in index] for side in ("a", "b")}
-        if self.positional is not None:
-            start = time.perf_counter()
-            for map_a, map_b in zip(raw["a"], raw["b"], strict=True):
-                self.positional.add(map_a, map_b)
-            seconds["spatial"] += time.perf_counter() - start
-        maps_a = [normalise_map(m, s.map_sign) for m in raw["a"]]
-        maps_b = [normalise_map(m, s.map_sign) for m in raw["b"]]
-        chosen_per_image = []
-        for i, label_map, map_a, map_b in zip(index, labels, maps_a, maps_b, strict=True):
-            scores = score_regions(label_map, map_a, map_b)
-            chosen_a, chosen_b = select_regions(
-                scores, top_k=s.top_k, area_fraction=s.area_fraction
-            )
-            chosen = np.flatnonzero(chosen_a | chosen_b)
-            chosen_per_image.append(chosen)
-            boxes = find_objects(label_map + 1)
-            for r in chosen:
-                box = boxes[r]
-                assert box is not None
-                self.region_rows.append(
-                    {
-                        "image": int(i),
-                        "region": int(r),
-                        "area": int(scores.area[r]),
-                        "mass_a": float(scores.mass_a[r]),
-                        "mass_b": float(scores.mass_b[r]),
-                        "abs_a": float(scores.abs_a[r]),
-                        "abs_b": float(scores.abs_b[r]),
-                        "density_a": float(scores.density_a[r]),
-                        "density_b": float(scores.density_b[r]),
-                        "rank_a": int(scores.rank_a[r]),
-                        "rank_b": int(scores.rank_b[r]),
-                        "selected_by": "both"
-                        if chosen_a[r] and chosen_b[r]
-                        else ("a" if chosen_a[r] else "b"),
-                        "y0": box[0].start,
-                        "x0": box[1].start,
-                        "y1": box[0].stop,
-                        "x1": box[1].stop,
-                    }
-                )
-            self.image_scores.append({"n_regions": len(scores.area), "n_selected": len(chosen)})
-        start = time.perf_counter()
-        described = [j for j, chosen in enumerate(chosen_per_image) if len(chosen)]
-        if described:
-            embedder = self.models[s.embedding_model]
-            for block, featurizer in zip(self.feature_blocks, s.featurizers, strict=True):
-                features = featurizer.featurize_batch(
-                    [images[j] for j in described],
-                    [labels[j] for j in described],
-                    model=embedder if featurizer.requires else None,
-                )
-                for j, image_features in zip(described, features, strict=True):
-                    block.append(image_features[chosen_per_image[j]])
-        seconds["featurize"] += time.perf_counter() - start
-        rows = self.image_scores[-len(index) :]
-        same_shape = len({m.shape for m in maps_a}) == 1
-        for metric in s.metrics:
-            if same_shape:
-                values = metric.score_batch(np.stack(maps_a), np.stack(maps_b)).tolist()
-            else:
-                values = [metric.score(a, b) for a, b in zip(maps_a, maps_b, strict=True)]
-            for row, value in zip(rows, values, strict=True):
-                row[metric.name] = value
+    def _add_scored(self, batch: ScoredBatch) -> None:
+        """Add one batch's rows, features and positional parts to the run's tables."""
+        self.region_rows.extend(batch.region_rows)
+        self.image_scores.extend(batch.image_scores)
+        for block, features in zip(self.feature_blocks, batch.features, strict=True):
+            block.extend(features)
+        for stage, seconds in batch.seconds.items():
+            self.stage_seconds[stage] += seconds
+        if self.positional is not None and batch.positional is not None:
+            part = batch.positional
+            for side in ("a", "b"):
+                self.positional.cells[side].extend(part.cells[side])
+                self.positional.ratios[side].extend(part.ratios[side])
+            if part.min_side is not None:
+                low = self.positional.min_side
+                self.positional.min_side = part.min_side if low is None else min(low, part.min_side)
 
     def featurize(self) -> np.ndarray:
         """Standardised features of every salient region, in the order of ``region_rows``."""

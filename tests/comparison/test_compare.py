@@ -14,6 +14,7 @@ from PIL import Image
 import imacs
 from imacs.adapters.function import FunctionAdapter
 from imacs.comparison.executor import InProcessExecutor
+from imacs.comparison.tasks import AttributionWork
 from imacs.demo.data import shortcut_digits, split_indices
 from imacs.errors import InvalidInputError, StoreError
 from imacs.store import MARKER
@@ -156,20 +157,30 @@ def test_targets_choose_which_class_each_model_explains(
     assert (result.images["target_a"] == result.images["pred_b"]).all()
 
 
-def test_the_executor_runs_every_attribution_task(data: Any, models: Any, tmp_path: Path) -> None:
+def test_the_executor_runs_every_attribution_and_score_task(
+    data: Any, models: Any, tmp_path: Path
+) -> None:
     class Recording(InProcessExecutor):
         def __init__(self) -> None:
-            self.tasks: list[Any] = []
+            self.tasks: dict[str, list[Any]] = {"attribute": [], "score": []}
 
         def map(self, function: Any, tasks: Any) -> Any:
             tasks = list(tasks)
-            self.tasks.extend(tasks)
-            return super().map(function, tasks)
+            stage = "attribute" if isinstance(function, AttributionWork) else "score"
+            self.tasks[stage].extend(tasks)
+            # backwards, as another engine may finish them: the tables must not change
+            return reversed(list(super().map(function, tasks)))
 
     executor = Recording()
-    imacs.compare(*models, data.images, data.labels, store=tmp_path, executor=executor, **FAST)
-    done = sorted(i for task in executor.tasks for i in task)
+    result = imacs.compare(
+        *models, data.images, data.labels, store=tmp_path, executor=executor, **FAST
+    )
+    done = sorted(i for task in executor.tasks["attribute"] for i in task)
     assert done == sorted(list(range(N_IMAGES)) * 2)
+    assert [i for task in executor.tasks["score"] for i in task] == list(range(N_IMAGES))
+    in_order = imacs.compare(*models, data.images, data.labels, store=tmp_path, **FAST)
+    pd.testing.assert_frame_equal(result.regions, in_order.regions)
+    pd.testing.assert_frame_equal(result.images, in_order.images)
 
 
 # -- bad input ---------------------------------------------------------------------------
