@@ -16,7 +16,7 @@ CHROMIUM ?= /usr/bin/chromium
 setup: $(STAMP)
 
 $(STAMP): requirements-dev.txt pyproject.toml plugins/imacs-torch/pyproject.toml plugins/imacs-tensorflow/pyproject.toml \
-		plugins/imacs-ltx/pyproject.toml
+		plugins/imacs-ltx/pyproject.toml plugins/imacs-ray/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
