@@ -11,7 +11,8 @@ Stages, in order (DESIGN.md steps 2-8):
    tasks of a few images;
 5. *segment*: one model-free partition per image, stored per image;
 6. *score*: each region's share of both models' attribution; the salient regions; the
-   per-image agreement of the two maps;
+   per-image agreement of the two maps (5, 6 and the featurizing of 7 run through the
+   executor too, one task per batch of images: :mod:`imacs.comparison.tasks`);
 7. *featurize* the salient regions, *cluster* them, and compute the per-cluster
    statistics and, optionally, the causal check.
 
@@ -564,7 +565,8 @@ class ComparisonRun:
             timed("attribute", self.attribute)
             timed("score", self.score)
             for stage, seconds in self.stage_seconds.items():
-                timings["score"] -= seconds
+                # summed over an executor's workers, these may exceed the stage's time
+                timings["score"] = max(0.0, timings["score"] - seconds)
                 timings[stage] = seconds
             if len(self.region_rows) < 2:
                 raise InvalidInputError(
