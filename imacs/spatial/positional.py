@@ -138,20 +138,23 @@ class PositionalAccumulator:
         """The positional maps, their difference, its intervals and the FWER mark."""
         if not self.cells["a"]:
             raise InvalidInputError("no maps were added: positional maps need at least one image")
-        a = np.stack(self.cells["a"]).reshape(len(self.cells["a"]), -1).astype(np.float64)
-        b = np.stack(self.cells["b"]).reshape(len(self.cells["b"]), -1).astype(np.float64)
+        # float32 cells, one float64 array of differences: the per-image arrays are the
+        # memory that grows with the dataset, so no float64 copy of A's and B's is made
+        a = np.stack(self.cells["a"]).reshape(len(self.cells["a"]), -1)
+        b = np.stack(self.cells["b"]).reshape(len(self.cells["b"]), -1)
         shape = (self.grid, self.grid)
         n_cells = a.shape[1]
         rng = np.random.default_rng([seed, 15])
-        differences = b - a
+        differences = b.astype(np.float64)
+        differences -= a
         low, high = bootstrap_interval(differences, alpha, n_bootstrap, rng)
         p_values = maxt_sign_flip(differences, n_flips, rng)
         border = _border_table(
             np.asarray(self.ratios["a"]), np.asarray(self.ratios["b"]), self.frames, alpha, rng
         )
         return PositionalMaps(
-            mean_a=(a.mean(axis=0) * n_cells).reshape(shape),
-            mean_b=(b.mean(axis=0) * n_cells).reshape(shape),
+            mean_a=(a.mean(axis=0, dtype=np.float64) * n_cells).reshape(shape),
+            mean_b=(b.mean(axis=0, dtype=np.float64) * n_cells).reshape(shape),
             difference=(differences.mean(axis=0) * n_cells).reshape(shape),
             ci_low=(low * n_cells).reshape(shape),
             ci_high=(high * n_cells).reshape(shape),
@@ -161,6 +164,17 @@ class PositionalAccumulator:
             n_images=len(a),
             border=border,
         )
+
+
+def replicates_per_chunk(n: int) -> int:
+    """Resampling replicates drawn at once for ``n`` images: 250, fewer past 16,777 images.
+
+    Each replicate is a row of ``n`` weights or signs, so a fixed 250 would make the
+    transient memory grow with the dataset (40 MB of float64 at 20,000 images, twice that
+    while drawing); past 2**22 / 250 images the chunk shrinks to keep it at 32 MB. Below
+    that the chunk, and so the random stream, is the same as always.
+    """
+    return max(1, min(250, 2**22 // max(n, 1)))
 
 
 def bootstrap_interval(
@@ -173,8 +187,9 @@ def bootstrap_interval(
     """
     n = len(values)
     means = np.empty((n_bootstrap, values.shape[1]))
-    for start in range(0, n_bootstrap, 250):
-        stop = min(start + 250, n_bootstrap)
+    chunk = replicates_per_chunk(n)
+    for start in range(0, n_bootstrap, chunk):
+        stop = min(start + chunk, n_bootstrap)
         weights = rng.multinomial(n, np.full(n, 1.0 / n), size=stop - start) / n
         means[start:stop] = weights @ values
     return (
@@ -204,8 +219,9 @@ def maxt_sign_flip(differences: np.ndarray, n_flips: int, rng: np.random.Generat
 
     observed = t_of(differences.sum(axis=0))
     exceed = np.ones(differences.shape[1])
-    for start in range(0, n_flips, 250):
-        stop = min(start + 250, n_flips)
+    chunk = replicates_per_chunk(n)
+    for start in range(0, n_flips, chunk):
+        stop = min(start + chunk, n_flips)
         signs = rng.choice(np.array([-1.0, 1.0]), size=(stop - start, n))
         maxima = t_of(signs @ differences).max(axis=1)
         exceed += (maxima[:, None] >= observed[None, :] - 1e-12).sum(axis=0)
