@@ -16,9 +16,10 @@ instead; ``stdev_spread = stdevs / (max - min)`` converts.
 The noisy copies of all images go through the wrapped method ``batch_size`` copies per
 call with the same ``batch_size``, so the wrapped method's own chunking bounds memory and
 model calls; the statistics are folded in as each call returns (a running sum, or Chan's
-parallel variance update), never holding ``n_samples`` maps per image. The noise of image
-``i`` comes from its own generator seeded by ``(seed, i)``, drawn in sample order, so it
-does not depend on ``batch_size``.
+parallel variance update), never holding ``n_samples`` maps per image. The noise of each
+image comes from its own generator seeded by ``seed`` and the image's content
+(:mod:`imacs.attribution.seeds`), drawn in sample order, so it depends neither on
+``batch_size`` nor on which other images share the call.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 from imacs.adapters.base import ModelAdapter
 from imacs.attribution.base import AttributionMethod, AttributionResult
 from imacs.attribution.paths import point_grid
+from imacs.attribution.seeds import image_rng
 from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
 from imacs.parameters import check_non_negative, check_positive_int, check_seed
@@ -56,7 +58,7 @@ def noisy_sample_moments(
     n_images = len(images)
     spread = images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3))
     sigmas = (stdev_spread * spread).astype(np.float32)
-    generators = [np.random.default_rng([seed, i]) for i in range(n_images)]
+    generators = [image_rng(seed, image) for image in images]
     count = np.zeros(n_images)
     mean = np.zeros(images.shape)
     m2 = np.zeros(images.shape) if variance else None
@@ -97,6 +99,9 @@ def noisy_sample_moments(
 
 class _NoisySamples(AttributionMethod):
     """What SmoothGrad and VarGrad share: the wrapped method and the noise."""
+
+    #: 2: each image's noise is seeded by its content, no longer by its place in the call
+    version = "2"
 
     base_method: str | AttributionMethod
     base_params: dict[str, Any] | None

@@ -23,6 +23,7 @@ from imacs_captum.captum_method import CaptumMethod  # noqa: E402
 
 import imacs  # noqa: E402
 from imacs import plugins  # noqa: E402
+from imacs.attribution.seeds import image_entropy  # noqa: E402
 from imacs.errors import InvalidInputError, MissingCapabilityError  # noqa: E402
 from imacs.testing import softplus_model  # noqa: E402
 from imacs.testing.attribution_checks import (  # noqa: E402
@@ -263,8 +264,8 @@ def test_layer_grad_cam_equals_captum_upsampled_and_repeated_over_channels(image
         assert_close(result.maps[..., channel : channel + 1], expected, rtol=1e-5)
 
 
-def seeded_draws(seed: int, index: int) -> None:
-    value = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+def seeded_draws(seed: int, image: np.ndarray) -> None:
+    value = int(np.random.SeedSequence([seed, image_entropy(image)]).generate_state(1)[0])
     torch.manual_seed(value)
     np.random.seed(value)  # noqa: NPY002 - the generator Captum draws from
 
@@ -279,7 +280,7 @@ def test_gradient_shap_is_captums_with_draws_seeded_per_image(images) -> None:
     )
     shap = captum_attr.GradientShap(Preprocessed(module))
     for i in range(len(images)):
-        seeded_draws(3, i)
+        seeded_draws(3, images[i])
         expected, delta = shap.attribute(
             nchw(images[i : i + 1]),
             baselines=nchw(distribution),
@@ -290,6 +291,11 @@ def test_gradient_shap_is_captums_with_draws_seeded_per_image(images) -> None:
         )
         assert_close(result.maps[i : i + 1], nhwc(expected), rtol=1e-5)
         assert result.convergence_delta[i] == pytest.approx(float(delta.mean()), rel=1e-4)
+    # an image's draws do not depend on its place in the call
+    last = imacs.attribute(
+        model, images[-1:], TARGETS[-1:], method="captum-gradient-shap", batch_size=16, **params
+    )
+    np.testing.assert_array_equal(last.maps[0], result.maps[-1])
 
 
 def test_noise_tunnel_is_captums_one_sample_at_a_time(images) -> None:
@@ -305,7 +311,7 @@ def test_noise_tunnel_is_captums_one_sample_at_a_time(images) -> None:
     result = imacs.attribute(model, images, TARGETS, method="captum-noise-tunnel", **params)
     tunnel = captum_attr.NoiseTunnel(captum_attr.IntegratedGradients(Preprocessed(module)))
     for i in range(len(images)):
-        seeded_draws(0, i)
+        seeded_draws(0, images[i])
         expected = tunnel.attribute(
             nchw(images[i : i + 1]),
             nt_type="smoothgrad_sq",

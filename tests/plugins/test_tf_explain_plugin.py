@@ -23,6 +23,7 @@ from imacs_tf_explain.tf_explain_method import TfExplainMethod  # noqa: E402
 
 import imacs  # noqa: E402
 from imacs import plugins  # noqa: E402
+from imacs.attribution.seeds import image_entropy  # noqa: E402
 from imacs.errors import InvalidInputError, MissingCapabilityError  # noqa: E402
 from imacs.testing import softplus_model  # noqa: E402
 from imacs.testing.attribution_checks import (  # noqa: E402
@@ -94,8 +95,8 @@ def assert_close(actual: np.ndarray, expected: Any, rtol: float = 1e-5) -> None:
     assert error <= rtol * scale, f"differ by {error:.3g}, {error / scale:.3g} of the largest"
 
 
-def seed_numpy(seed: int, index: int) -> None:
-    value = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+def seed_numpy(seed: int, image: np.ndarray) -> None:
+    value = int(np.random.SeedSequence([seed, image_entropy(image)]).generate_state(1)[0])
     np.random.seed(value)  # noqa: NPY002 - the generator tf-explain draws from
 
 
@@ -186,7 +187,7 @@ def test_smoothgrad_is_minus_tf_explains_averaged_gradients(network, images) -> 
     sg = tf_explain_core.SmoothGrad
     reference_model = preprocessed(network, softmax=True)
     for i, k in enumerate(TARGETS):
-        seed_numpy(5, i)
+        seed_numpy(5, images[i])
         noisy = sg.generate_noisy_images(images[i : i + 1], 4, 3.0)
         expected = sg.get_averaged_gradients(noisy, reference_model, int(k), 4).numpy()
         assert_close(result.maps[i : i + 1], -expected)

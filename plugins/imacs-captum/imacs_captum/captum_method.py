@@ -111,7 +111,7 @@ class CaptumMethod(AttributionMethod):
             chunk_targets = torch_bridge.to_targets(targets[index], adapter)
             arguments = self.captum_arguments(call)
             draws = (
-                torch_bridge.seeded(self.seed, start, adapter)
+                torch_bridge.seeded(self.seed, images[start], adapter)
                 if self.random
                 else contextlib.nullcontext()
             )

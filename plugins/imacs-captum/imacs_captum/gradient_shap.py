@@ -58,6 +58,8 @@ class CaptumGradientShap(CaptumMethod):
     name = "captum-gradient-shap"
     citation = "Lundberg & Lee, NeurIPS 2017, arXiv:1705.07874 (Captum)"
     random = True
+    #: 2: each image's draws are seeded by its content, no longer by its place in the call
+    version = "2"
 
     def __init__(
         self,

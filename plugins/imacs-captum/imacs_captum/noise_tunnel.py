@@ -72,7 +72,7 @@ class CaptumNoiseTunnel(CaptumMethod):
         Captum's flag: draw each sample's baseline from the wrapped method's
         ``baselines`` instead of pairing them with the images.
     seed:
-        Seeds Captum's draws per image from ``(seed, index of the image)``; the wrapped
+        Seeds Captum's draws per image from ``seed`` and the image's content; the wrapped
         method's own ``seed`` is not used.
 
     Each image is attributed in its own Captum call, and Captum's
@@ -89,6 +89,8 @@ class CaptumNoiseTunnel(CaptumMethod):
     citation = "Smilkov et al., arXiv:1706.03825; Adebayo et al., arXiv:1810.03307 (Captum)"
     builtin = "smoothgrad"
     random = True
+    #: 2: each image's draws are seeded by its content, no longer by its place in the call
+    version = "2"
 
     def __init__(
         self,

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from imacs_torch.adapter import TorchAdapter
 
+from imacs.attribution.seeds import image_entropy
+
 #: Captum warnings that say nothing to an imacs user: DeepLift announces on every call
 #: that it hooks the activations (and removes the hooks afterwards).
 _QUIET = ("Setting forward, backward hooks and attributes on non-linear",)
@@ -116,15 +118,17 @@ def _has_delta(attribution: Any) -> bool:
 
 
 @contextlib.contextmanager
-def seeded(seed: int, index: int, adapter: TorchAdapter) -> Iterator[None]:
-    """Seed torch and NumPy's global generators for image ``index``; restore them after.
+def seeded(seed: int, image: np.ndarray, adapter: TorchAdapter) -> Iterator[None]:
+    """Seed torch and NumPy's global generators for one image; restore them after.
 
     Captum draws its noise from torch's global generator and GradientShap its baselines
-    and path positions from NumPy's, so both are seeded, from ``(seed, index)``: an
-    image's draws do not depend on which other images share its call, and the caller's
-    random state is left as it was.
+    and path positions from NumPy's, so both are seeded, from ``seed`` and the image's
+    content (:func:`imacs.attribution.seeds.image_entropy`): an image's draws depend
+    neither on which other images share its call nor on its place among them, and the
+    caller's random state is left as it was.
     """
-    value = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+    entropy = image_entropy(image)
+    value = int(np.random.SeedSequence([seed, entropy]).generate_state(1)[0])
     device = adapter.device
     devices: list[int] = []
     if device.type == "cuda":

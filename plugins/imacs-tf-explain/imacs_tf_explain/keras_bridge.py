@@ -26,6 +26,7 @@ from imacs_tensorflow.adapter import TensorFlowAdapter
 from imacs_tensorflow.compiled import CompiledModel, single_output
 
 from imacs.adapters.base import TargetSpec
+from imacs.attribution.seeds import image_entropy
 from imacs.errors import MissingCapabilityError
 
 # adapter -> {image shape: pixel model}; weak, so models go when their adapter goes
@@ -151,15 +152,17 @@ def class_chunks(targets: np.ndarray, size: int) -> Iterator[tuple[int, np.ndarr
 
 
 @contextlib.contextmanager
-def numpy_seeded(seed: int, index: int) -> Iterator[None]:
-    """Seed NumPy's global generator for image ``index``; restore it after.
+def numpy_seeded(seed: int, image: np.ndarray) -> Iterator[None]:
+    """Seed NumPy's global generator for one image; restore it after.
 
-    tf-explain draws SmoothGrad's noise from ``np.random``; seeding from ``(seed, index)``
-    makes an image's noise independent of the batch it comes in.
+    tf-explain draws SmoothGrad's noise from ``np.random``; seeding from ``seed`` and the
+    image's content (:func:`imacs.attribution.seeds.image_entropy`) makes an image's noise
+    independent of the batch it comes in and of its place in it.
     """
+    value = int(np.random.SeedSequence([seed, image_entropy(image)]).generate_state(1)[0])
     # tf-explain draws from NumPy's legacy global generator, so that is the one to seed.
     state = np.random.get_state()  # noqa: NPY002
-    np.random.seed(int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))  # noqa: NPY002
+    np.random.seed(value)  # noqa: NPY002
     try:
         yield
     finally:

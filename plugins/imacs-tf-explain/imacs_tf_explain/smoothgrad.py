@@ -43,12 +43,15 @@ class TfExplainSmoothGrad(TfExplainMethod):
         1.0; for pixels in ``[0, 1]`` the paper's 10-20 % of the range is ``0.1``-``0.2``).
     seed:
         tf-explain draws the noise from ``np.random``; it is seeded per image from
-        ``(seed, index of the image)`` and restored after.
+        ``seed`` and the image's content, and restored after.
 
     Whole images' samples go in one call when they fit (``num_samples <= batch_size``);
     otherwise an image's samples are split into calls of ``batch_size`` and the means
     recombined.
     """
+
+    #: 2: each image's noise is seeded by its content, no longer by its place in the call
+    version = "2"
 
     name = "tf-explain-smoothgrad"
     citation = "Smilkov et al., arXiv:1706.03825 (tf-explain)"
@@ -75,7 +78,7 @@ class TfExplainSmoothGrad(TfExplainMethod):
         n = int(self.num_samples)
         noisy = np.empty((len(images), n, *images.shape[1:]), np.float32)
         for i in range(len(images)):
-            with numpy_seeded(self.seed, i):
+            with numpy_seeded(self.seed, images[i]):
                 noisy[i] = SmoothGrad.generate_noisy_images(images[i : i + 1], n, self.noise)
 
         def averaged(samples: np.ndarray, k: int, per_image: int) -> np.ndarray:
