@@ -112,7 +112,10 @@ def parse_npy(data: bytearray | memoryview) -> np.ndarray | None:
     if len(data) != header_end + count * dtype.itemsize:
         return None
     array = np.frombuffer(data, dtype=dtype, count=count, offset=header_end)
-    return array.reshape(shape, order="F" if match.group(2) == b"True" else "C")
+    try:
+        return array.reshape(shape, order="F" if match.group(2) == b"True" else "C")
+    except ValueError:  # an empty array with a dimension numpy cannot index: (0, 2**60)
+        return None
 
 
 def npy_header(array: np.ndarray) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import imacs
@@ -440,6 +440,12 @@ _HEADERS = st.one_of(
 
 @FUZZ
 @given(major=st.sampled_from([1, 2, 3, 7]), header=_HEADERS, body=st.binary(max_size=200))
+# an empty array with a dimension numpy cannot index, found by the fuzzer
+@example(
+    major=1,
+    header=b"{'descr': '<f8', 'fortran_order': True, 'shape': (0,1152921504606846976), }",
+    body=b"",
+)
 def test_files_that_pass_the_checksum_never_raise_whatever_they_hold(
     tmp_path: Path, major: int, header: bytes, body: bytes
 ) -> None:
