@@ -174,8 +174,9 @@ def contest_ig(model, module, images, targets, args, cost_ms) -> list[Row]:
 
     1. Captum with its defaults (50 Gauss-Legendre steps, every step of every image in
        one call, the contiguous layout a user hands it) against imacs with the same 50
-       points and its adapter's defaults (channels-last memory for convolutions on the
-       CPU): the same computation, so the maps agree to float32 rounding.
+       points and the adapter's layout (``--layout``; channels-last memory makes the
+       passes cheaper on the CPU): the same computation, so the maps agree to float32
+       rounding.
        Once with imacs's ``--batch-size``, once with Captum's batch (all steps at once).
     2. The same, Captum given the same memory format as imacs's adapter.
     3. Both contiguous (imacs's adapter with ``channels_last=False``): the attribution
@@ -443,7 +444,7 @@ def main() -> None:
         choices=("default", "channels-last", "contiguous"),
         default="default",
         help="the imacs adapter's memory format (PAIR calls the same adapter); default: "
-        "the adapter's own choice, channels-last for convolutions on the CPU",
+        "the adapter's own, contiguous; channels-last is its opt-in channels_last=True",
     )
     parser.add_argument(
         "--channels-last", action="store_true", help="the same as --layout channels-last"

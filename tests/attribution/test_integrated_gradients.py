@@ -362,10 +362,10 @@ def test_ig_equals_captum_for_every_quadrature(name: str) -> None:
 
 
 @pytest.mark.torch
-def test_channels_last_default_gives_the_contiguous_layouts_maps() -> None:
-    """The PyTorch adapter's channels-last default (convolutions on the CPU) changes the
-    passes' memory layout only: on a network without kinks the maps equal the contiguous
-    layout's within 1e-5 of their largest value."""
+def test_channels_last_gives_the_contiguous_layouts_maps() -> None:
+    """The PyTorch adapter's channels-last option (``None``: convolutions on the CPU)
+    changes the passes' memory layout only: on a network without kinks the maps equal the
+    contiguous layout's within 1e-5 of their largest value."""
     torch = pytest.importorskip("torch")
     import imacs
 
@@ -381,8 +381,8 @@ def test_channels_last_default_gives_the_contiguous_layouts_maps() -> None:
         nn.Linear(16, 4),
     )
     images = np.random.default_rng(2).random((4, 16, 16, 3), dtype=np.float32)
-    fast = imacs.load_model(module, device="cpu")
-    plain = imacs.load_model(module, device="cpu", channels_last=False)
+    fast = imacs.load_model(module, device="cpu", channels_last=None)
+    plain = imacs.load_model(module, device="cpu")
     assert fast.channels_last and not plain.channels_last
     targets = plain.predict(images).argmax(axis=1)
     method = IntegratedGradients(n_steps=16, baselines="black")

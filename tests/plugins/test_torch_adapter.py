@@ -699,17 +699,19 @@ class ViewsItsFeatureMap(nn.Module):
         return self.head(h.view(len(h), -1))
 
 
-def test_channels_last_is_the_default_for_convolutions_on_the_cpu(images, targets) -> None:
+def test_channels_last_none_turns_it_on_for_convolutions_on_the_cpu(images, targets) -> None:
     model = smooth_cnn()
-    auto = TorchAdapter(model, preprocessing=PREPROCESSING, device="cpu")
-    plain = TorchAdapter(model, preprocessing=PREPROCESSING, device="cpu", channels_last=False)
+    auto = TorchAdapter(model, preprocessing=PREPROCESSING, device="cpu", channels_last=None)
+    plain = TorchAdapter(model, preprocessing=PREPROCESSING, device="cpu")
     assert auto.channels_last is True and plain.channels_last is False
     assert_close(auto.predict(images), plain.predict(images))
     g_auto, g_plain = auto.gradients(images, targets), plain.gradients(images, targets)
     assert np.abs(g_auto - g_plain).max() <= 1e-5 * np.abs(g_plain).max()
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 12 * 12, N_CLASSES))
-    assert TorchAdapter(mlp, device="cpu").channels_last is False
-    nhwc = TorchAdapter(ChannelLastInput(model), channels_first=False, device="cpu")
+    assert TorchAdapter(mlp, device="cpu", channels_last=None).channels_last is False
+    nhwc = TorchAdapter(
+        ChannelLastInput(model), channels_first=False, device="cpu", channels_last=None
+    )
     assert nhwc.channels_last is False
 
 
@@ -721,7 +723,7 @@ def test_a_module_that_views_its_feature_map_falls_back_to_the_contiguous_layout
     forced = TorchAdapter(model, device="cpu", channels_last=True)
     with pytest.raises(RuntimeError, match="view"):
         forced.gradients(pixels, labels)
-    auto = TorchAdapter(model, device="cpu")
+    auto = TorchAdapter(model, device="cpu", channels_last=None)
     assert auto.channels_last is True
     plain = TorchAdapter(model, device="cpu", channels_last=False)
     np.testing.assert_array_equal(auto.gradients(pixels, labels), plain.gradients(pixels, labels))
