@@ -8,7 +8,9 @@ shades, the demo's PyTorch CNN against its Keras twin loaded from files, Integra
 Gradients with ``--steps`` steps, every per-image stage, the positional maps, no causal
 check) runs in this process (``executor="in-process"``) and on Ray
 (``executor=RayExecutor()``: a Ray instance on this machine with ``--cpus`` CPUs, one actor
-per CPU), each on a fresh store, interleaved and alternating which goes first,
+per CPU), each on a fresh store, the in-process run with the thread settings the actors
+give themselves (``imacs.set_threads``; ``--in-process-threads default`` leaves the
+frameworks' own), interleaved and alternating which goes first,
 ``--repeats`` times. Ray starts once before the runs (its start is reported apart). The
 ratio is Ray's best wall time over the in-process best; the target is at most 1.10.
 
@@ -131,8 +133,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--dispatch-tasks", type=int, default=313)
+    parser.add_argument(
+        "--in-process-threads",
+        choices=("matched", "default"),
+        default="matched",
+        help="matched: imacs.set_threads(--cpus) in this process, the settings each actor "
+        "applies to itself (passive waiting, one thread per CPU); default: the frameworks' own",
+    )
     parser.add_argument("--out", default=str(RESULTS / "ray_overhead.json"))
     args = parser.parse_args()
+    if args.in_process_threads == "matched":
+        import imacs
+
+        # before torch or TensorFlow load, as the actors do: otherwise the in-process run
+        # pays for threads that spin while they wait, and Ray wins by a setting
+        imacs.set_threads(args.cpus)
 
     import ray
     from imacs_ray import RayExecutor
