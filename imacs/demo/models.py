@@ -19,6 +19,25 @@ BATCH = 64
 LEARNING_RATE = 5e-3
 
 
+def torch_cnn(channels: int = 3, classes: int = 10) -> Any:
+    """The demo's PyTorch CNN, untrained (its weights from torch's global generator)."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(channels, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, classes),
+    )
+
+
 def train_torch_cnn(
     images: np.ndarray,
     labels: np.ndarray,
@@ -37,20 +56,7 @@ def train_torch_cnn(
     check_seed(seed)
     check_positive_int(epochs, "epochs")
     torch.manual_seed(seed)
-    channels = images.shape[-1]
-    model = nn.Sequential(
-        nn.Conv2d(channels, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(32, int(labels.max()) + 1),
-    )
+    model = torch_cnn(images.shape[-1], int(labels.max()) + 1)
     x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
     y = torch.from_numpy(labels.astype(np.int64))
     optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)

@@ -46,18 +46,6 @@ class DyingIntegratedGradients(IntegratedGradients):
 
 def digits_cnn() -> Any:
     """The untrained network of :func:`imacs.demo.models.train_torch_cnn` for RGB digits."""
-    from torch import nn
+    from imacs.demo.models import torch_cnn
 
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(32, 10),
-    )
+    return torch_cnn()
