@@ -219,7 +219,7 @@ def contest_ig(model, module, images, targets, args, cost_ms) -> list[Row]:
             args.repeats,
             passes_per_image=n_steps,
             cost_ms=cost_ms,
-            note=f"{n_steps} Gauss-Legendre steps both; imacs {layout} (adapter default), "
+            note=f"{n_steps} Gauss-Legendre steps both; imacs {layout} (--layout), "
             "Captum contiguous, all steps in one call (its defaults)",
         ),
         measure(

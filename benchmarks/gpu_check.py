@@ -4,8 +4,8 @@
     python benchmarks/gpu_check.py --quick --device cpu   # a smoke test of the script itself
     bash benchmarks/gpu_check.sh                   # installs imacs there first, then this
 
-Four parts, each timed, each recorded even when another fails, in about 3 minutes on one
-GPU:
+Four parts, each timed, each recorded even when another fails (``gpu_check.sh`` stops
+it at 290 s; not yet timed on a GPU; on the CPU, ``--quick``, it takes 36 s here):
 
 1. **adapter**: the conformance suite of ``imacs.testing`` on the demo CNN (with Softplus,
    so that finite differences apply) placed on the device.

@@ -54,42 +54,27 @@ def best_of(repeats: int, run) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
-def recorded_calls(model: imacs.ModelAdapter, run) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
-    """The batches ``run()`` sends to ``model.predict``, copied, in order."""
-    calls: list[np.ndarray] = []
+def watched_predict(model: imacs.ModelAdapter, run) -> tuple[float, float, list[np.ndarray]]:  # type: ignore[no-untyped-def]
+    """Run ``run()``; its seconds, the seconds inside ``model.predict``, and the batches
+    it sent there (copied, in order)."""
+    inside, calls = 0.0, []
     predict = model.predict
 
-    def recording(images: np.ndarray, **options):  # type: ignore[no-untyped-def]
-        calls.append(np.array(images, copy=True))
-        return predict(images, **options)
-
-    model.predict = recording  # type: ignore[method-assign]
-    try:
-        run()
-    finally:
-        del model.predict  # back to the class's method
-    return calls
-
-
-def time_in_predict(model: imacs.ModelAdapter, run) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """``(seconds of run(), seconds of them spent inside model.predict)``."""
-    inside = 0.0
-    predict = model.predict
-
-    def timed(images: np.ndarray, **options):  # type: ignore[no-untyped-def]
+    def watching(images: np.ndarray, **options):  # type: ignore[no-untyped-def]
         nonlocal inside
+        calls.append(np.array(images, copy=True))
         start = time.perf_counter()
         try:
             return predict(images, **options)
         finally:
             inside += time.perf_counter() - start
 
-    model.predict = timed  # type: ignore[method-assign]
+    model.predict = watching  # type: ignore[method-assign]
     try:
         total = best_of(1, run)
     finally:
-        del model.predict
-    return total, inside
+        del model.predict  # back to the class's method
+    return total, inside, calls
 
 
 def main() -> None:
@@ -109,25 +94,29 @@ def main() -> None:
     maps = imacs.attribute(model, images, targets, method="gradient").maps
     deletion = imacs.get_component("measure", "deletion", n_steps=n_steps)
 
-    calls = recorded_calls(
-        model, lambda: deletion.evaluate(model, images, targets, maps, batch_size=batch_size)
-    )
+    def measure() -> None:
+        deletion.evaluate(model, images, targets, maps, batch_size=batch_size)
+
+    *_, calls = watched_predict(model, measure)
+    unchanged = np.repeat(images, n_steps + 1, axis=0)
 
     def passes() -> None:
         for batch in calls:
             model.predict(batch, batch_size=batch_size)
 
-    def measure() -> None:
-        deletion.evaluate(model, images, targets, maps, batch_size=batch_size)
-
-    # alternated, so that a change in the machine's load falls on both
-    floor, measured = np.inf, np.inf
+    # alternated, so that a change in the machine's load falls on all three; the stack of
+    # unchanged images is timed to show why it is not the floor
+    floor, measured, unchanged_seconds = np.inf, np.inf, np.inf
     for _ in range(repeats):
         floor = min(floor, best_of(1, passes))
         measured = min(measured, best_of(1, measure))
+        unchanged_seconds = min(
+            unchanged_seconds,
+            best_of(1, lambda: model.predict(unchanged, batch_size=batch_size)),
+        )
     # and within one run: the run's time over the time it spent inside the model's calls,
     # which a busy machine slows alike
-    in_run = [time_in_predict(model, measure) for _ in range(repeats)]
+    in_run = [watched_predict(model, measure)[:2] for _ in range(repeats)]
     result = {
         "device": torch.cuda.get_device_name()
         if device == "cuda"
@@ -141,6 +130,8 @@ def main() -> None:
         "passes_seconds": floor,
         "imacs_seconds": measured,
         "imacs_over_passes": measured / floor,
+        "unchanged_stack_seconds": unchanged_seconds,
+        "passes_over_unchanged_stack": floor / unchanged_seconds,
         "imacs_over_its_own_passes_median": float(np.median([t / p for t, p in in_run])),
     }
     try:
