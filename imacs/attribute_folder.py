@@ -103,7 +103,7 @@ def attribute_folder(
     settings = _settings(model, method, attribution.get_params())
     # a method that learns from the data (LTX) learns once from the whole folder, not
     # from each chunk; the manifest names what it learnt, so a rerun after other learning
-    # redoes every map
+    # redoes every map. The view digests the images for its key only if prepare reads it.
     data = DatasetView.from_arrays(folder.images, targets)
     learnt = attribution.prepare(model, data, batch_size=batch_size)
     if learnt is not None:

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 32
 
 
-@dataclass(frozen=True)
 class DatasetView:
     """The whole dataset a method may learn from in :meth:`AttributionMethod.prepare`.
 
@@ -36,14 +35,34 @@ class DatasetView:
     and ``read(indices)`` returns the images at ``indices`` as a float32 ``(n, H, W, C)``
     array, so a method reads the data a batch at a time and memory stays bounded by what
     it asks for.
+
+    The key is given as text, or as a function of no arguments that computes it: then it
+    is computed the first time a method reads ``key``, and kept. Digesting every image is
+    a pass over the whole dataset, which a method that learns nothing never pays for.
     """
 
-    key: str
-    targets: np.ndarray
-    read: Callable[[np.ndarray], np.ndarray]
+    def __init__(
+        self,
+        key: str | Callable[[], str],
+        targets: np.ndarray,
+        read: Callable[[np.ndarray], np.ndarray],
+    ):
+        self._key = key
+        self.targets = targets
+        self.read = read
+
+    @property
+    def key(self) -> str:
+        """The dataset's key, computed on first use when it was given as a function."""
+        if not isinstance(self._key, str):
+            self._key = self._key()
+        return self._key
 
     def __len__(self) -> int:
         return len(self.targets)
+
+    def __repr__(self) -> str:
+        return f"DatasetView({len(self)} images)"
 
     def images(self, indices: Any) -> np.ndarray:
         """The images at ``indices`` (a sequence or array of positions)."""
@@ -51,7 +70,8 @@ class DatasetView:
 
     @classmethod
     def from_arrays(cls, images: np.ndarray, targets: np.ndarray) -> DatasetView:
-        """A view of images held in memory; its key is the one a comparison would give them."""
+        """A view of images held in memory; its key, the one a comparison would give them,
+        is computed only when a method asks for it."""
         from imacs.store import array_digest, make_key
 
         images = np.asarray(images)
@@ -59,7 +79,10 @@ class DatasetView:
             raise InvalidInputError(
                 f"got {len(targets)} targets for {len(images)} images; give one target per image"
             )
-        key = make_key("dataset", [array_digest(image) for image in images])
+
+        def key() -> str:
+            return make_key("dataset", [array_digest(image) for image in images])
+
         return cls(key, np.asarray(targets, dtype=np.int64), lambda index: images[index])
 
 
