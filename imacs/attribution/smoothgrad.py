@@ -24,17 +24,25 @@ image comes from its own generator seeded by ``seed`` and the image's content
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from imacs.adapters.base import ModelAdapter
-from imacs.attribution.base import AttributionMethod, AttributionResult
+from imacs.attribution.base import (
+    DEFAULT_BATCH_SIZE,
+    AttributionMethod,
+    AttributionResult,
+    DatasetView,
+)
 from imacs.attribution.paths import point_grid
 from imacs.attribution.seeds import image_rng
 from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
 from imacs.parameters import check_non_negative, check_positive_int, check_seed
+
+if TYPE_CHECKING:
+    from imacs.store import Store
 
 
 def noisy_sample_moments(
@@ -105,6 +113,8 @@ class _NoisySamples(AttributionMethod):
 
     base_method: str | AttributionMethod
     base_params: dict[str, Any] | None
+    #: the wrapped method, with the base_method and base_params it was built from
+    _wrapped: tuple[Any, Any, AttributionMethod]
 
     def _check_common(
         self, base_method: Any, base_params: Any, n_samples: Any, stdev_spread: Any, seed: Any
@@ -123,10 +133,34 @@ class _NoisySamples(AttributionMethod):
         check_seed(seed)
 
     def wrapped_method(self) -> AttributionMethod:
-        """The method whose maps are averaged, built from its name when given one."""
+        """The method whose maps are averaged: the instance given, or one built from its
+        name and parameters on first use and kept, so what :meth:`prepare` taught it
+        serves every later :meth:`attribute` call (and travels with this method to an
+        executor's workers). Built again if ``base_method`` or ``base_params`` is
+        replaced."""
         from imacs.api import get_method  # the registry imports this module's package
 
-        return get_method(self.base_method, **(self.base_params or {}))
+        kept = getattr(self, "_wrapped", None)
+        if kept is None or kept[0] is not self.base_method or kept[1] is not self.base_params:
+            method = get_method(self.base_method, **(self.base_params or {}))
+            kept = self._wrapped = (self.base_method, self.base_params, method)
+        return kept[2]
+
+    def prepare(
+        self,
+        model: ModelAdapter,
+        data: DatasetView,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        store: Store | None = None,
+    ) -> str | None:
+        """Prepare the wrapped method on the dataset (its own :meth:`prepare`).
+
+        The wrapped method learns from the images as they are, not from noisy copies, and
+        the noisy copies are then attributed with what it learnt. Returns the wrapped
+        method's key, or ``None`` when it learns nothing.
+        """
+        return self.wrapped_method().prepare(model, data, batch_size=batch_size, store=store)
 
 
 class SmoothGrad(_NoisySamples):
@@ -138,7 +172,11 @@ class SmoothGrad(_NoisySamples):
         The method to smooth: a registered name (default ``"gradient"``, the paper's
         SmoothGrad) or an :class:`~imacs.attribution.base.AttributionMethod` instance.
         Captum's ``NoiseTunnel`` calls it ``attribution_method``; ``method`` would clash
-        with ``imacs.attribute(method="smoothgrad", ...)``.
+        with ``imacs.attribute(method="smoothgrad", ...)``. A method that learns from the
+        dataset first (LTX) learns through this one: :meth:`prepare`, which
+        ``imacs.compare`` and ``imacs attribute`` call once with the whole dataset, hands
+        the images to the wrapped method's ``prepare`` and returns its key, and the
+        prepared instance then attributes every noisy copy.
     base_params:
         Parameters for ``base_method`` when it is a name.
     n_samples:
@@ -202,6 +240,7 @@ class VarGrad(_NoisySamples):
     ``"gradient"``, as in the paper), ``base_params``, ``n_samples`` (25),
     ``stdev_spread`` (0.15), ``seed``. The variance is the population variance
     (divided by ``n_samples``), as Captum's ``NoiseTunnel(nt_type="vargrad")`` computes it.
+    :meth:`prepare` prepares the wrapped method, as SmoothGrad's does.
     """
 
     name = "vargrad"

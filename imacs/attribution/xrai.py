@@ -35,18 +35,26 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from imacs.adapters.base import ModelAdapter
-from imacs.attribution.base import AttributionMethod, AttributionResult
+from imacs.attribution.base import (
+    DEFAULT_BATCH_SIZE,
+    AttributionMethod,
+    AttributionResult,
+    DatasetView,
+)
 from imacs.errors import InvalidInputError
 from imacs.hookspecs import Register, hookimpl
 from imacs.parallel import available_cores, thread_map
 from imacs.parameters import check_positive_int
 from imacs.segmentation.base import Segmenter
 from imacs.segmentation.felzenszwalb import label_masks, xrai_segments
+
+if TYPE_CHECKING:
+    from imacs.store import Store
 
 ALGORITHMS = ("full", "fast")
 
@@ -371,7 +379,9 @@ class XRAI(AttributionMethod):
         (default): Integrated Gradients with PAIR's rule (``linspace(0, 1, steps)``) from
         two constant baselines, each image's minimum and its maximum, averaged: XRAI's
         black and white. An :class:`~imacs.AttributionMethod` instance is run on the same
-        model, images and targets. An array ``(N, H, W, C)`` or ``(N, H, W)`` is taken as
+        model, images and targets; one that learns from the dataset first (LTX) learns
+        through XRAI's :meth:`prepare`, which hands it the dataset and returns its key.
+        An array ``(N, H, W, C)`` or ``(N, H, W)`` is taken as
         the attribution of the images being attributed (as float32, like every map here).
     segments:
         Candidate regions. ``None`` (default): :func:`xrai_segments` (Felzenszwalb at
@@ -434,6 +444,24 @@ class XRAI(AttributionMethod):
         self.flatten_xrai_segments = flatten_xrai_segments
         self.base_attribution = base_attribution
         self.segments = segments
+
+    def prepare(
+        self,
+        model: ModelAdapter,
+        data: DatasetView,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        store: Store | None = None,
+    ) -> str | None:
+        """Prepare a ``base_attribution`` method on the dataset (its own :meth:`prepare`).
+
+        The instance keeps what it learnt and makes the base maps of every later call.
+        Returns its key, or ``None`` when it learns nothing or there is no such method
+        (the default Integrated Gradients and given maps learn nothing).
+        """
+        if isinstance(self.base_attribution, AttributionMethod):
+            return self.base_attribution.prepare(model, data, batch_size=batch_size, store=store)
+        return None
 
     def _base_maps(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, batch_size: int

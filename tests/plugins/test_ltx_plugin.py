@@ -27,6 +27,7 @@ from PIL import Image  # noqa: E402
 import imacs  # noqa: E402
 from imacs import plugins  # noqa: E402
 from imacs.attribution import DatasetView  # noqa: E402
+from imacs.attribution.smoothgrad import SmoothGrad  # noqa: E402
 from imacs.comparison import runner  # noqa: E402
 from imacs.comparison.executor import Executor  # noqa: E402
 from imacs.demo.data import N_CLASSES, PATCH, SIZE, shortcut_digits, split_indices  # noqa: E402
@@ -395,3 +396,44 @@ def test_prepare_refuses_what_is_not_a_dataset_view(eight_images: np.ndarray) ->
         imacs.get_method("gradient").prepare(model, DatasetView.from_arrays(eight_images, [0] * 8))
         is None
     )
+
+
+def test_smoothgrad_of_ltx_pretrains_once_per_model_in_a_comparison(
+    eight_images: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pretrained = []
+    real_pretrain = LTX._pretrain
+
+    def counting(self: LTX, model: Any, data: DatasetView, batch_size: int) -> Any:
+        pretrained.append((model.fingerprint(), len(data)))
+        return real_pretrain(self, model, data, batch_size)
+
+    monkeypatch.setattr(LTX, "_pretrain", counting)
+    monkeypatch.setattr(ltx_module, "_MEMORY", {})
+    models = [
+        imacs.load_model(tiny_cnn(seed=seed), device="cpu", name=f"m{seed}") for seed in (1, 2)
+    ]
+    targets = np.arange(8) % 3
+    smoothgrad = {"base_method": "ltx", "base_params": TINY, "n_samples": 2}
+    comparison = imacs.compare(
+        *models,
+        eight_images,
+        targets,
+        method="smoothgrad",
+        method_params=smoothgrad,
+        segmenter="grid",
+        segmenter_params={"rows": 2, "cols": 2},
+        causal=None,
+        spatial=False,
+        n_permutations=100,
+        store=tmp_path,
+        progress=False,
+    )
+    # once per model, on all eight clean images, into the run's store; never on noisy copies
+    assert pretrained == [(model.fingerprint(), 8) for model in models]
+    assert Store(tmp_path).count(STAGE) == 2
+    # the maps are those of SmoothGrad around an LTX pre-trained on the dataset
+    own = comparison.images["target_a"].to_numpy()  # each model explains its own class
+    explainer = LTX(**TINY).pretrain(models[0], eight_images, own)
+    again = SmoothGrad(base_method=explainer, n_samples=2).attribute(models[0], eight_images, own)
+    np.testing.assert_array_equal(stored_maps(comparison)["a"], again.maps)
