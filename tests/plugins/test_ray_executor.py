@@ -3,7 +3,9 @@
 The cluster is a head and one worker node, each a set of processes on this machine with
 one CPU, so the pool has one actor on each. A comparison run there must give the tables
 of an in-process run byte for byte, share the store with in-process runs both ways, lose
-only the task of a worker that dies mid-task, and refuse a model that cannot travel.
+only the task of a worker that dies mid-task, and refuse a model that cannot travel. So
+must ``imacs compare --executor ray`` run from the command line, which also refuses a
+wrong ``--executor-option`` or an address where no cluster listens.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +23,8 @@ from typing import Any
 import numpy as np
 import pytest
 import ray
+from cli_runs import run
+from PIL import Image
 
 import imacs
 from imacs.adapters.recipe import ModelNotPortableError
@@ -145,6 +151,86 @@ def test_a_ray_run_gives_the_tables_of_an_in_process_run_and_shares_its_store(
     assert ray.available_resources().get("CPU", 0) == 0
     executor.shutdown()
     assert _cpus_given_back()
+
+
+def _image_folder(data: Any, folder: Path) -> Path:
+    """The images as 8-bit PNG files, one sub-folder per label."""
+    for i, (image, label) in enumerate(zip(data.images, data.labels, strict=True)):
+        path = folder / f"digit-{label}" / f"{i:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 255).round().astype(np.uint8)).save(path)
+    return folder
+
+
+def _compare_argv(model_files: tuple[str, str], folder: Path, out: Path, store: Path) -> list[str]:
+    argv = ["compare", "--data", str(folder), "--out", str(out), "--store", str(store)]
+    for side, path in zip("ab", model_files, strict=True):
+        argv += [f"--model-{side}", path, f"--model-{side}-option", "trust=true"]
+    return [*argv, "--quiet"]
+
+
+def _imacs_process(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """``imacs ARGV`` in a new process, as a user runs it (without ``$RAY_ADDRESS``)."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "imacs"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
+
+
+def test_the_command_line_on_ray_writes_the_tables_of_an_in_process_run(
+    cluster: Any,
+    model_files: tuple[str, str],
+    data: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = _image_folder(data, tmp_path / "images")
+    settings = ["--scale", "1/255", "--method-option", "n_steps=8", "--causal", "none"]
+    settings += ["--n-permutations", "200", "--n-clusters", "3", "--batch-size", "8"]
+    settings += ["--no-report", "--no-figures"]
+    here = _compare_argv(model_files, folder, tmp_path / "local", tmp_path / "local-store")
+    status, out, err = run([*here, *settings], capsys)
+    assert status == 0, err
+    # a new process joins the test's cluster at the address it is given; its actors need
+    # the cluster's CPUs, which a pool of this process may hold
+    from imacs_ray import RayExecutor
+
+    RayExecutor().shutdown()
+    assert _cpus_given_back()
+    there = _compare_argv(model_files, folder, tmp_path / "ray", tmp_path / "ray-store")
+    there += ["--executor", "ray", "--executor-option", f"address={cluster.address}"]
+    on_ray = _imacs_process([*there, *settings], timeout=120)
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert Path(on_ray.stdout.strip()) == tmp_path / "ray"
+    _assert_same_tables(Path(out.strip()), tmp_path / "ray")
+    work = json.loads((tmp_path / "ray" / "comparison.json").read_text())["work"]
+    assert work == {"attributed_a": N_IMAGES, "attributed_b": N_IMAGES}
+
+
+def test_the_command_line_says_which_executor_option_is_wrong(
+    model_files: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(folder / "0.png")
+    argv = _compare_argv(model_files, folder, tmp_path / "out", tmp_path / "store")
+    argv += ["--executor", "ray", "--executor-option"]
+    for option, message in (
+        ("adress=auto", "executor 'ray' does not take parameter(s) adress; it takes: address"),
+        ("workers=0", "expected workers to be a positive int; got 0"),
+        ("workers", "--executor-option: expected KEY=VALUE; got 'workers'"),
+    ):
+        status, _, err = run([*argv, option], capsys)
+        assert status != 0 and message in err, (option, err)
+    # an address where no cluster listens, which Ray alone retries for minutes, from a
+    # process where Ray has not started
+    nowhere = _imacs_process([*argv, "address=127.0.0.1:1"], timeout=60)
+    assert nowhere.returncode == 1, nowhere.stderr
+    assert "could not join the Ray cluster at '127.0.0.1:1'" in nowhere.stderr
+    assert not (tmp_path / "store" / "images").exists()  # refused before any work
 
 
 def test_a_worker_killed_mid_task_costs_that_task_only(

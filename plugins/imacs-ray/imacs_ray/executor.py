@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -46,6 +47,8 @@ R = TypeVar("R")
 
 #: the actor pools of this process, by resources: (Ray job id, actors)
 _POOLS: dict[tuple[Any, ...], tuple[str, list[Any]]] = {}
+#: seconds a cluster's address has to accept a connection before it counts as unreachable
+CONNECT_TIMEOUT = 10.0
 
 
 class RayExecutorError(ImacsError, RuntimeError):
@@ -154,9 +157,12 @@ class RayExecutor(Executor):
 
     def check_models(self, models: Mapping[str, ModelAdapter]) -> None:
         """Raise :class:`~imacs.adapters.recipe.ModelNotPortableError` for a model that
-        cannot be loaded again on a worker, before the comparison starts its work."""
+        cannot be loaded again on a worker, and :class:`RayExecutorError` for a cluster
+        address that does not answer, before the comparison starts its work."""
         for side, model in models.items():
             PortableModel(model, side=side).check()
+        if not ray.is_initialized():
+            _check_reachable(self._address())
 
     def map(self, function: Callable[[T], R], tasks: Iterable[T]) -> Iterator[tuple[T, R]]:
         queue = deque(tasks)
@@ -196,20 +202,20 @@ class RayExecutor(Executor):
 
     # -- Ray ---------------------------------------------------------------------------
 
+    def _address(self) -> str | None:
+        return self.address or os.environ.get("RAY_ADDRESS") or None
+
     def _connect(self) -> None:
         if ray.is_initialized():
             return
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         options.update(self.init_options)
-        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        address = self._address()
+        _check_reachable(address)
         try:
             ray.init(address=address, **options)
         except ConnectionError as exc:
-            raise RayExecutorError(
-                f"could not join the Ray cluster at {address!r}: {exc}. Start it with "
-                "`ray start --head` (and `ray start --address=HEAD:6379` on each worker "
-                "machine), or leave address unset to start Ray on this machine"
-            ) from exc
+            raise _unreachable(address, exc) from exc
 
     def _pool_key(self) -> tuple[Any, ...]:
         return (
@@ -246,6 +252,32 @@ class RayExecutor(Executor):
             actors = [_TaskActor.options(**options).remote(threads) for _ in range(wanted)]
             pool = _POOLS[self._pool_key()] = (session, actors)
         return pool[1][: max(1, min(len(pool[1]), n_tasks))]
+
+
+def _unreachable(address: str | None, reason: Exception) -> RayExecutorError:
+    return RayExecutorError(
+        f"could not join the Ray cluster at {address!r}: {reason}. Start it with "
+        "`ray start --head` (and `ray start --address=HEAD:6379` on each worker "
+        "machine), or leave address unset to start Ray on this machine"
+    )
+
+
+def _check_reachable(address: str | None) -> None:
+    """Raise :class:`RayExecutorError` if ``address`` names a host and port that do not
+    accept a connection within :data:`CONNECT_TIMEOUT` seconds.
+
+    ``ray.init`` itself retries such an address for many minutes, printing warnings,
+    before it gives up. ``None``, ``"auto"`` and ``"local"`` are left to Ray.
+    """
+    if address is None:
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local", or text Ray explains the fault of better
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise _unreachable(address, exc) from exc
 
 
 def _pickled(function: Callable[..., Any]) -> bytes:
