@@ -685,7 +685,7 @@ def _names(text: str | None) -> list[str] | None:
     help="Images per checked cluster [50].",
 )
 @click.option(
-    "--n-permutations", type=click.IntRange(min=1), default=None, help="Sign-flip test draws."
+    "--n-permutations", type=click.IntRange(min=100), default=None, help="Sign-flip test draws."
 )
 @click.option(
     "--alpha",

@@ -24,6 +24,9 @@ from imacs.plugins import get_host
 from imacs.quality.base import QualityMeasure
 from imacs.store import Store, open_store
 
+#: the fewest sign vectors the per-cluster test accepts (``cluster_table`` checks it too)
+MIN_PERMUTATIONS = 100
+
 DEFAULT_SEGMENTER = "felzenszwalb"
 #: the default segmenter's parameters: XRAI's scale, without upscaling small images, with
 #: more smoothing and regions of at least 2% of the image (both in pixels of a 224x224
@@ -219,7 +222,7 @@ def compare(
         Seeds the clustering, the sign-flip test and the method's random numbers.
     n_permutations, alpha, min_effect:
         The per-cluster statistics (docs/comparison.md): random sign vectors of the
-        paired sign-flip test; the false discovery rate, which also sets the intervals'
+        paired sign-flip test (at least 100); the false discovery rate, which also sets the intervals'
         level; the smallest ``|difference|`` (a share of the image's attribution) that a
         significant cluster needs to be marked meaningful.
     class_mapping:
@@ -266,6 +269,11 @@ def compare(
     check_seed(seed)
     check_positive_int(batch_size, "batch_size")
     check_positive_int(n_permutations, "n_permutations")
+    if n_permutations < MIN_PERMUTATIONS:
+        # the statistics refuse fewer, and they come after the hours of attribution
+        raise InvalidInputError(
+            f"expected n_permutations to be an int >= {MIN_PERMUTATIONS}; got {n_permutations!r}"
+        )
     check_positive_int(causal_max_images, "causal_max_images")
     check_positive_int(causal_clusters, "causal_clusters")
     check_choice(embedding_model, "embedding_model", ("a", "b"))

@@ -223,6 +223,14 @@ def test_bad_datasets_are_refused_clearly(data: Any, models: Any, tmp_path: Path
         imacs.compare(*models, data.images, targets="label", store=tmp_path, **FAST)
 
 
+def test_too_few_permutations_are_refused_before_any_work(
+    data: Any, models: Any, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidInputError, match="n_permutations to be an int >= 100; got 50"):
+        imacs.compare(*models, data.images, store=tmp_path, **(FAST | {"n_permutations": 50}))
+    assert not (tmp_path / "images").exists()
+
+
 def _write_folder(root: Path, images: np.ndarray, labels: np.ndarray) -> None:
     for i, (image, label) in enumerate(zip(images, labels, strict=True)):
         folder = root / f"class-{label}"
