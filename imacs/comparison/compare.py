@@ -222,9 +222,9 @@ def compare(
         Seeds the clustering, the sign-flip test and the method's random numbers.
     n_permutations, alpha, min_effect:
         The per-cluster statistics (docs/comparison.md): random sign vectors of the
-        paired sign-flip test (at least 100); the false discovery rate, which also sets the intervals'
-        level; the smallest ``|difference|`` (a share of the image's attribution) that a
-        significant cluster needs to be marked meaningful.
+        paired sign-flip test (at least 100); the false discovery rate, which also sets
+        the intervals' level; the smallest ``|difference|`` (a share of the image's
+        attribution) that a significant cluster needs to be marked meaningful.
     class_mapping:
         ``{class of A: class of B}`` when the models' outputs differ in number or order.
     size, on_error, class_names:
