@@ -381,8 +381,8 @@ class XRAI(AttributionMethod):
         black and white. An :class:`~imacs.AttributionMethod` instance is run on the same
         model, images and targets; one that learns from the dataset first (LTX) learns
         through XRAI's :meth:`prepare`, which hands it the dataset and returns its key.
-        An array ``(N, H, W, C)`` or ``(N, H, W)`` is taken as
-        the attribution of the images being attributed (as float32, like every map here).
+        An array ``(N, H, W, C)`` or ``(N, H, W)`` is taken as the attribution of the
+        images being attributed (as float32, like every map here).
     segments:
         Candidate regions. ``None`` (default): :func:`xrai_segments` (Felzenszwalb at
         six scales, dilated), cached per image. A :class:`~imacs.Segmenter` instance:

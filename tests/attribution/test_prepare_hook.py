@@ -189,7 +189,7 @@ def test_a_comparison_prepares_the_wrapped_method_once_per_model_on_the_whole_da
     for side, model in (("a", model_a), ("b", model_b)):
         smoothed = SmoothGrad(base_method="centred-input", n_samples=2, seed=0)
         smoothed.prepare(model, DatasetView.from_arrays(pictures, np.arange(8) % 4))
-        maps = [stored.load("attributions", key) for key in comparison.images[f"map_key_{side}"]]
+        maps = [stored.load("attributions", k) for k in comparison.images[f"map_key_{side}"]]
         np.testing.assert_allclose(
             np.stack(maps), smoothed.attribute(model, pictures, [0] * 8).maps
         )
