@@ -178,9 +178,12 @@ class ComparisonRun:
         self.names: list[str] = []
         self.labels: np.ndarray | None = None
         self.segment_keys: list[str] = []
-        self.region_rows: list[dict[str, Any]] = []
-        self.image_scores: list[dict[str, Any]] = []
-        self.feature_blocks: list[list[np.ndarray]] = []
+        # the per-image results, one table or array per batch: a batch's rows as a
+        # DataFrame cost a few bytes a value, where a dict per row costs a kilobyte
+        self.region_parts: list[Any] = []
+        self.score_parts: list[Any] = []
+        self.feature_parts: list[list[np.ndarray]] = []
+        self.n_regions = 0
         self.stage_seconds: dict[str, float] = {}
         self.positional: Any = None
 
@@ -439,14 +442,14 @@ class ComparisonRun:
             make_key("segments", s.segmenter.name, made_by, params, image)
             for image in self.image_keys
         ]
-        self.region_rows = []
-        self.image_scores = []
-        self.feature_blocks = [[] for _ in s.featurizers]
+        self.region_parts, self.score_parts, self.n_regions = [], [], 0
+        self.feature_parts = [[] for _ in s.featurizers]
         self.stage_seconds = {"segment": 0.0, "featurize": 0.0, "spatial": 0.0}
         if "positional" in s.spatial:
             from imacs.spatial.positional import PositionalAccumulator
 
-            self.positional = PositionalAccumulator()
+            # past 16 MB the binned maps wait in a temporary file beside the store's
+            self.positional = PositionalAccumulator(directory=self.store.root)
         embedder = None
         if any(f.requires for f in s.featurizers):
             model = self.models[s.embedding_model]
@@ -484,26 +487,29 @@ class ComparisonRun:
 
     def _add_scored(self, batch: ScoredBatch) -> None:
         """Add one batch's rows, features and positional parts to the run's tables."""
-        self.region_rows.extend(batch.region_rows)
-        self.image_scores.extend(batch.image_scores)
-        for block, features in zip(self.feature_blocks, batch.features, strict=True):
-            block.extend(features)
+        import pandas as pd
+
+        if batch.region_rows:
+            self.region_parts.append(pd.DataFrame(batch.region_rows))
+            self.n_regions += len(batch.region_rows)
+        self.score_parts.append(pd.DataFrame(batch.image_scores))
+        for parts, features in zip(self.feature_parts, batch.features, strict=True):
+            if features:
+                parts.append(np.concatenate(features))
         for stage, seconds in batch.seconds.items():
             self.stage_seconds[stage] += seconds
         if self.positional is not None and batch.positional is not None:
-            part = batch.positional
-            for side in ("a", "b"):
-                self.positional.cells[side].extend(part.cells[side])
-                self.positional.ratios[side].extend(part.ratios[side])
-            if part.min_side is not None:
-                low = self.positional.min_side
-                self.positional.min_side = part.min_side if low is None else min(low, part.min_side)
+            self.positional.extend(batch.positional)
+
+    def raw_features(self) -> list[np.ndarray]:
+        """Per featurizer, the features of every salient region in the regions' order."""
+        return [np.concatenate(parts) for parts in self.feature_parts]
 
     def featurize(self) -> np.ndarray:
-        """Standardised features of every salient region, in the order of ``region_rows``."""
+        """Standardised features of every salient region, in the order of the regions."""
         from imacs.features.combine import standardize_blocks
 
-        return standardize_blocks([np.concatenate(block) for block in self.feature_blocks])
+        return standardize_blocks(self.raw_features())
 
     def causal_check(self, regions: Any, clusters: Sequence[int]) -> dict[int, dict[str, float]]:
         """Each model's response when a cluster's regions are hidden, for ``clusters``.
@@ -568,9 +574,9 @@ class ComparisonRun:
                 # summed over an executor's workers, these may exceed the stage's time
                 timings["score"] = max(0.0, timings["score"] - seconds)
                 timings[stage] = seconds
-            if len(self.region_rows) < 2:
+            if self.n_regions < 2:
                 raise InvalidInputError(
-                    f"only {len(self.region_rows)} salient region(s) in the whole dataset; "
+                    f"only {self.n_regions} salient region(s) in the whole dataset; "
                     "compare on more images, or use a segmenter that makes more regions"
                 )
             features = timed("featurize", self.featurize)
@@ -579,7 +585,8 @@ class ComparisonRun:
                 tick(1)
             start = time.perf_counter()
             images = self._image_table()
-            regions = pd.DataFrame(self.region_rows)
+            regions = pd.concat(self.region_parts, ignore_index=True)
+            self.region_parts = []
             regions.insert(2, "cluster", clusters.astype(np.int64))
             regions["difference"] = regions["mass_b"] - regions["mass_a"]
             per_image = images.set_index("image")
@@ -698,6 +705,7 @@ class ComparisonRun:
             )
             if self.positional is not None:
                 result.positional = self.positional.result(alpha=s.alpha, seed=s.seed)
+                self.positional.close()
             tick(1)
         return result
 
@@ -705,7 +713,7 @@ class ComparisonRun:
         """Each cluster's name in words (:mod:`imacs.comparison.naming`), in table order."""
         from imacs.comparison.naming import cluster_names, known_features
 
-        blocks = [np.concatenate(block) for block in self.feature_blocks]
+        blocks = self.raw_features()
         order = [int(c) for c in table["cluster"]]
         shape = self._images([0]).shape[1:3]
         names = cluster_names(
@@ -751,7 +759,7 @@ class ComparisonRun:
         )
         if not known.all():
             table.loc[~known, ["correct_a", "correct_b"]] = pd.NA
-        scores = pd.DataFrame(self.image_scores)
+        scores = pd.concat(self.score_parts, ignore_index=True)
         table = pd.concat([table, scores], axis=1)
         table["convergence_delta_a"] = self._relative_deltas("a")
         table["convergence_delta_b"] = self._relative_deltas("b")

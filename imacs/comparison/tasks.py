@@ -80,7 +80,7 @@ class MissingMaps:
 class ScoredBatch:
     """What one batch of images adds to the comparison's tables, in image order."""
 
-    #: one row per salient region (``ComparisonRun.region_rows``)
+    #: one row per salient region (the comparison's regions table)
     region_rows: list[dict[str, Any]]
     #: one row per image: regions, selected regions, agreement metrics
     image_scores: list[dict[str, Any]]

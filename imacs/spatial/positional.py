@@ -30,19 +30,22 @@ the attribution over its share of the area: 1 when attribution ignores position,
 when a model leans on the border (padding effects), below 1 when it avoids it. Computed
 per image on the full-resolution map, then averaged.
 
-Maps are added one batch at a time (:meth:`PositionalAccumulator.add`); memory is the
-binned maps, ``N x grid²`` float32 per model, never the full-size maps.
+Maps are added one image at a time (:meth:`PositionalAccumulator.add`) and only their
+binned grids are kept, ``grid²`` float32 per model and image, in memory up to 16 MB and in
+a temporary file past it; the statistics read them back a block at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from imacs.errors import InvalidInputError
+from imacs.spatial.row_buffer import RowBuffer
 
 #: cells per side of the positional grid
 DEFAULT_GRID = 32
@@ -92,17 +95,33 @@ def frame_ratio(share: np.ndarray, k: int) -> float:
 
 
 class PositionalAccumulator:
-    """Collects both models' binned maps, image by image, for :func:`positional_maps`."""
+    """Collects both models' binned maps, image by image, for :class:`PositionalMaps`.
 
-    def __init__(self, grid: int = DEFAULT_GRID, frames: Sequence[int] = DEFAULT_FRAMES):
+    Each image adds one row of ``2 * grid²`` float32 values (A's cells, then B's) to a
+    :class:`~imacs.spatial.row_buffer.RowBuffer`, which moves them to a temporary file in
+    ``directory`` past 16 MB; the statistics then read them a block at a time, so memory
+    stays the same however many images are added.
+    """
+
+    def __init__(
+        self,
+        grid: int = DEFAULT_GRID,
+        frames: Sequence[int] = DEFAULT_FRAMES,
+        *,
+        directory: str | os.PathLike[str] | None = None,
+    ):
         if not isinstance(grid, int) or grid < 1:
             raise InvalidInputError(f"expected grid to be a positive int; got {grid!r}")
         self.grid = grid
         self.frames = tuple(int(k) for k in frames)
-        self.cells: dict[str, list[np.ndarray]] = {"a": [], "b": []}
-        self.ratios: dict[str, list[list[float]]] = {"a": [], "b": []}
+        self.cells = RowBuffer(2 * grid * grid, directory=directory)
+        #: per image, A's then B's border-versus-centre ratio at each frame width
+        self.ratios = RowBuffer(2 * len(self.frames), dtype=np.float64, spill_bytes=None)
         self.min_side: int | None = None
         self._overlaps: dict[tuple[int, int], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.cells)
 
     def _binned(self, share: np.ndarray) -> np.ndarray:
         rows = self._overlap(share.shape[0])
@@ -117,14 +136,36 @@ class PositionalAccumulator:
 
     def add(self, map_a: np.ndarray, map_b: np.ndarray) -> None:
         """Add one image's raw maps of A and B (``(H, W)`` or ``(H, W, C)``)."""
-        for side, raw in (("a", map_a), ("b", map_b)):
+        cells: list[np.ndarray] = []
+        ratios: list[float] = []
+        for raw in (map_a, map_b):
             share = absolute_share(raw)
             side_min = min(share.shape)
             self.min_side = side_min if self.min_side is None else min(self.min_side, side_min)
-            self.cells[side].append(self._binned(share))
-            self.ratios[side].append(
-                [frame_ratio(share, k) if 2 * k < side_min else np.nan for k in self.frames]
+            cells.append(self._binned(share).ravel())
+            ratios.extend(
+                frame_ratio(share, k) if 2 * k < side_min else np.nan for k in self.frames
             )
+        self.cells.append(np.concatenate(cells))
+        self.ratios.append(np.asarray(ratios))
+
+    def extend(self, other: PositionalAccumulator) -> None:
+        """Add ``other``'s images after these (both on the same grid and frames)."""
+        if (other.grid, other.frames) != (self.grid, self.frames):
+            raise InvalidInputError(
+                f"cannot join positional maps on grid {other.grid}, frames {other.frames} to "
+                f"grid {self.grid}, frames {self.frames}"
+            )
+        self.cells.extend(other.cells)
+        self.ratios.extend(other.ratios)
+        if other.min_side is not None:
+            low = self.min_side
+            self.min_side = other.min_side if low is None else min(low, other.min_side)
+
+    def close(self) -> None:
+        """Drop the gathered maps (and their temporary file)."""
+        self.cells.close()
+        self.ratios.close()
 
     def result(
         self,
@@ -136,34 +177,76 @@ class PositionalAccumulator:
         seed: int = 0,
     ) -> PositionalMaps:
         """The positional maps, their difference, its intervals and the FWER mark."""
-        if not self.cells["a"]:
+        n = len(self.cells)
+        if not n:
             raise InvalidInputError("no maps were added: positional maps need at least one image")
-        # float32 cells, one float64 array of differences: the per-image arrays are the
-        # memory that grows with the dataset, so no float64 copy of A's and B's is made
-        a = np.stack(self.cells["a"]).reshape(len(self.cells["a"]), -1)
-        b = np.stack(self.cells["b"]).reshape(len(self.cells["b"]), -1)
         shape = (self.grid, self.grid)
-        n_cells = a.shape[1]
+        n_cells = self.grid * self.grid
+
+        def difference(block: np.ndarray) -> np.ndarray:
+            # B - A in float64 for one block of images: no float64 copy of all of them
+            values = block[:, n_cells:].astype(np.float64)
+            values -= block[:, :n_cells]
+            return values
+
+        def differences() -> Iterator[np.ndarray]:
+            return (difference(block) for block in self.cells.blocks())
+
+        sum_a, sum_b, sum_difference = np.zeros(n_cells), np.zeros(n_cells), np.zeros(n_cells)
+        for block in self.cells.blocks():
+            sum_a += block[:, :n_cells].sum(axis=0, dtype=np.float64)
+            sum_b += block[:, n_cells:].sum(axis=0, dtype=np.float64)
+            sum_difference += difference(block).sum(axis=0)
+        rows = RowBlocks(n, n_cells, differences)
         rng = np.random.default_rng([seed, 15])
-        differences = b.astype(np.float64)
-        differences -= a
-        low, high = bootstrap_interval(differences, alpha, n_bootstrap, rng)
-        p_values = maxt_sign_flip(differences, n_flips, rng)
-        border = _border_table(
-            np.asarray(self.ratios["a"]), np.asarray(self.ratios["b"]), self.frames, alpha, rng
-        )
+        low, high = bootstrap_interval(rows, alpha, n_bootstrap, rng)
+        p_values = maxt_sign_flip(rows, n_flips, rng)
+        ratios = self.ratios.to_array()
+        frames = len(self.frames)
+        border = _border_table(ratios[:, :frames], ratios[:, frames:], self.frames, alpha, rng)
         return PositionalMaps(
-            mean_a=(a.mean(axis=0, dtype=np.float64) * n_cells).reshape(shape),
-            mean_b=(b.mean(axis=0, dtype=np.float64) * n_cells).reshape(shape),
-            difference=(differences.mean(axis=0) * n_cells).reshape(shape),
+            mean_a=(sum_a / n * n_cells).reshape(shape),
+            mean_b=(sum_b / n * n_cells).reshape(shape),
+            difference=(sum_difference / n * n_cells).reshape(shape),
             ci_low=(low * n_cells).reshape(shape),
             ci_high=(high * n_cells).reshape(shape),
             p_value=p_values.reshape(shape),
             alpha=alpha,
             min_effect=min_effect,
-            n_images=len(a),
+            n_images=n,
             border=border,
         )
+
+
+@dataclass
+class RowBlocks:
+    """``n`` rows of ``width`` values that ``blocks()`` yields in order, a block at a time.
+
+    What the resampling statistics read, so that the rows need not be in memory at once.
+    """
+
+    n: int
+    width: int
+    blocks: Callable[[], Iterable[np.ndarray]]
+
+    @classmethod
+    def of(cls, values: np.ndarray | RowBlocks) -> RowBlocks:
+        """``values`` as row blocks: an ``(N, C)`` array is one block."""
+        if isinstance(values, RowBlocks):
+            return values
+        array = np.asarray(values)
+        return cls(len(array), array.shape[1], lambda: [array])
+
+    def weighted_sums(self, weights: np.ndarray) -> np.ndarray:
+        """``weights @ rows`` for ``weights`` ``(R, n)``, read a block at a time."""
+        total = np.zeros((len(weights), self.width))
+        start = 0
+        for block in self.blocks():
+            total += weights[:, start : start + len(block)] @ block
+            start += len(block)
+        if start != self.n:
+            raise ValueError(f"expected {self.n} rows; the blocks held {start}")
+        return total
 
 
 def replicates_per_chunk(n: int) -> int:
@@ -178,37 +261,45 @@ def replicates_per_chunk(n: int) -> int:
 
 
 def bootstrap_interval(
-    values: np.ndarray, alpha: float, n_bootstrap: int, rng: np.random.Generator
+    values: np.ndarray | RowBlocks, alpha: float, n_bootstrap: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval of the column means of ``values`` ``(N, C)``.
 
-    Resamples images (rows): each replicate is a multinomial weighting of the rows, so all
-    replicates are one matrix product.
+    Resamples images (rows): each replicate is a multinomial weighting of the rows, so a
+    chunk of replicates is one matrix product, summed over the rows' blocks.
     """
-    n = len(values)
-    means = np.empty((n_bootstrap, values.shape[1]))
+    rows = RowBlocks.of(values)
+    n = rows.n
+    means = np.empty((n_bootstrap, rows.width))
     chunk = replicates_per_chunk(n)
     for start in range(0, n_bootstrap, chunk):
         stop = min(start + chunk, n_bootstrap)
         weights = rng.multinomial(n, np.full(n, 1.0 / n), size=stop - start) / n
-        means[start:stop] = weights @ values
+        means[start:stop] = rows.weighted_sums(weights)
     return (
         np.quantile(means, alpha / 2, axis=0),
         np.quantile(means, 1 - alpha / 2, axis=0),
     )
 
 
-def maxt_sign_flip(differences: np.ndarray, n_flips: int, rng: np.random.Generator) -> np.ndarray:
+def maxt_sign_flip(
+    differences: np.ndarray | RowBlocks, n_flips: int, rng: np.random.Generator
+) -> np.ndarray:
     """FWER-adjusted p-value per column of paired ``differences`` ``(N, C)``, single-step maxT.
 
     The statistic is the one-sample t of each column; every flip multiplies each row by a
-    random sign. The observed flip (no change) is counted, so p is at least
+    random sign, which leaves the sum of squares as it is, so a chunk of flips needs only
+    the signed sums. The observed flip (no change) is counted, so p is at least
     ``1 / (n_flips + 1)``.
     """
-    n = len(differences)
+    rows = RowBlocks.of(differences)
+    n = rows.n
     if n < 2:
-        return np.ones(differences.shape[1])
-    squares = (differences**2).sum(axis=0)
+        return np.ones(rows.width)
+    squares, sums = np.zeros(rows.width), np.zeros(rows.width)
+    for block in rows.blocks():
+        squares += (block**2).sum(axis=0)
+        sums += block.sum(axis=0)
 
     def t_of(sums: np.ndarray) -> np.ndarray:
         mean = sums / n
@@ -217,13 +308,13 @@ def maxt_sign_flip(differences: np.ndarray, n_flips: int, rng: np.random.Generat
         scale = np.sqrt(variance / n)
         return np.where(scale > 1e-12, np.abs(mean) / np.maximum(scale, 1e-300), 0.0)
 
-    observed = t_of(differences.sum(axis=0))
-    exceed = np.ones(differences.shape[1])
+    observed = t_of(sums)
+    exceed = np.ones(rows.width)
     chunk = replicates_per_chunk(n)
     for start in range(0, n_flips, chunk):
         stop = min(start + chunk, n_flips)
         signs = rng.choice(np.array([-1.0, 1.0]), size=(stop - start, n))
-        maxima = t_of(signs @ differences).max(axis=1)
+        maxima = t_of(rows.weighted_sums(signs)).max(axis=1)
         exceed += (maxima[:, None] >= observed[None, :] - 1e-12).sum(axis=0)
     return exceed / (n_flips + 1)
 

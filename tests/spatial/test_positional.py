@@ -119,7 +119,10 @@ def test_binning_keeps_mass_for_any_size() -> None:
     accumulator = PositionalAccumulator(grid=4)
     rng = np.random.default_rng(0)
     accumulator.add(rng.normal(size=(30, 17, 3)), rng.normal(size=(30, 17, 3)))
-    assert np.isclose(accumulator.cells["a"][0].sum(), 1.0, atol=1e-5)
+    cells = accumulator.cells.to_array()
+    assert cells.shape == (1, 2 * 4 * 4)
+    assert np.isclose(cells[0, :16].sum(), 1.0, atol=1e-5)
+    assert np.isclose(cells[0, 16:].sum(), 1.0, atol=1e-5)
 
 
 def test_frame_ratio_is_one_for_uniform_maps_and_above_for_borders() -> None:
