@@ -15,7 +15,11 @@ from imacs.comparison.quality import DEFAULT_QUALITY_IMAGES
 from imacs.comparison.result import Comparison
 from imacs.comparison.runner import TARGETS, ComparisonRun, Settings
 from imacs.comparison.scoring import MAP_SIGNS
-from imacs.comparison.statistics import DEFAULT_MIN_EFFECT, DEFAULT_PERMUTATIONS
+from imacs.comparison.statistics import (
+    DEFAULT_MIN_EFFECT,
+    DEFAULT_PERMUTATIONS,
+    MIN_PERMUTATIONS,
+)
 from imacs.components import Component
 from imacs.data.sources import as_data_source
 from imacs.errors import InvalidInputError
@@ -23,9 +27,6 @@ from imacs.parameters import check_choice, check_positive_int, check_seed
 from imacs.plugins import get_host
 from imacs.quality.base import QualityMeasure
 from imacs.store import Store, open_store
-
-#: the fewest sign vectors the per-cluster test accepts (``cluster_table`` checks it too)
-MIN_PERMUTATIONS = 100
 
 DEFAULT_SEGMENTER = "felzenszwalb"
 #: the default segmenter's parameters: XRAI's scale, without upscaling small images, with

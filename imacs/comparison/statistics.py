@@ -104,6 +104,8 @@ _EXACT_IMAGES = 12
 DEFAULT_MIN_EFFECT = 0.15
 #: the default number of random sign vectors
 DEFAULT_PERMUTATIONS = 4000
+#: the fewest sign vectors the test accepts: with fewer, p cannot go below 1%
+MIN_PERMUTATIONS = 100
 
 
 def benjamini_hochberg(p_values: Any) -> np.ndarray:
@@ -180,7 +182,7 @@ def cluster_table(
     Cluster ``c`` draws its sign vectors from ``numpy.random.default_rng([seed, c])``, so
     its p-value and interval depend on ``seed`` and its own id only.
     """
-    _check_int_at_least(n_permutations, "n_permutations", 100)
+    _check_int_at_least(n_permutations, "n_permutations", MIN_PERMUTATIONS)
     _check_open_unit(alpha, "alpha")
     if (
         isinstance(min_effect, bool)
