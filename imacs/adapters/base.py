@@ -140,6 +140,12 @@ class ModelAdapter(abc.ABC):
     batch_size:
         The most images sent to the model in one call when the caller does not say.
         ``None`` sends whatever it is given in one call.
+
+    Besides the batch size, a call carries at most :attr:`call_pixels` pixels (images
+    times height times width) when an adapter sets it: larger calls are split. A
+    framework adapter sets it where a model's passes cost less per image in smaller calls
+    (the PyTorch adapter on the CPU, whose activations then stay in the processor's
+    caches). Each image's result is the same either way, up to float rounding.
     """
 
     #: Registry name of the adapter kind ("torch", "tensorflow", ...).
@@ -160,6 +166,9 @@ class ModelAdapter(abc.ABC):
     #: What loads this adapter again in another process; set by ``imacs.load_model`` when
     #: it loads a file or a state dict. Read it through :meth:`recipe`.
     _recipe: ModelRecipe | None = None
+    #: The most pixels (images x height x width) one framework call carries; ``None``: no
+    #: limit beyond the batch size.
+    call_pixels: int | None = None
 
     def __init__(self, *, target: TargetSpec = "logit", batch_size: int | None = None):
         self.target = check_target_spec(target)
@@ -516,6 +525,9 @@ class ModelAdapter(abc.ABC):
 
     def _slices(self, images: np.ndarray, batch_size: int | None) -> Iterator[slice]:
         size = _check_batch_size(batch_size) or self.batch_size
+        if self.call_pixels is not None and images.ndim >= 3:
+            per_call = max(1, self.call_pixels // max(1, images.shape[1] * images.shape[2]))
+            size = per_call if size is None else min(size, per_call)
         return _chunks(len(images), size)
 
     def _check_images(self, images: Any) -> np.ndarray:

@@ -734,3 +734,72 @@ def test_a_module_that_views_its_feature_map_falls_back_to_the_contiguous_layout
 def test_channels_last_must_be_none_or_a_bool() -> None:
     with pytest.raises(InvalidInputError, match="channels_last"):
         TorchAdapter(smooth_cnn(), channels_last="yes")  # type: ignore[arg-type]
+
+
+def _counted_calls(adapter: TorchAdapter) -> list[int]:
+    """The number of images of each call the adapter makes to its module from now on."""
+    adapter.predict(np.zeros((1, 64, 64, 3), np.float32))  # its first call checks the model
+    sizes: list[int] = []
+    inner = adapter._value_and_gradients
+    predict = adapter._predict
+
+    def counted(images, targets):
+        sizes.append(len(images))
+        return inner(images, targets)
+
+    def counted_predict(images):
+        sizes.append(len(images))
+        return predict(images)
+
+    adapter._value_and_gradients = counted  # type: ignore[method-assign]
+    adapter._predict = counted_predict  # type: ignore[method-assign]
+    return sizes
+
+
+def test_calls_on_the_cpu_carry_at_most_call_pixels_pixels() -> None:
+    torch.manual_seed(0)
+    module = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(4, N_CLASSES),
+    )  # fmt: skip
+    images = np.random.default_rng(2).random((40, 64, 64, 3), dtype=np.float32)
+    labels = np.arange(40) % N_CLASSES
+    auto = TorchAdapter(module, device="cpu")
+    assert auto.call_pixels == 65_536 and auto.describe()["call_pixels"] == 65_536
+    sizes = _counted_calls(auto)
+    split = auto.gradients(images, labels, batch_size=64)
+    assert sizes == [16, 16, 8]  # 65,536 pixels: 16 images of 64x64
+    sizes.clear()
+    auto.predict(images[:20], batch_size=8)
+    assert sizes == [8, 8, 4]  # the smaller of the two limits
+    unlimited = TorchAdapter(module, device="cpu", call_pixels=None)
+    sizes = _counted_calls(unlimited)
+    whole = unlimited.gradients(images, labels, batch_size=64)
+    assert sizes == [40]
+    # each image's gradient does not depend on the call it was in, up to float32 rounding
+    assert np.abs(split - whole).max() <= 1e-5 * np.abs(whole).max()
+    small = TorchAdapter(module, device="cpu", call_pixels=5000)
+    sizes = _counted_calls(small)
+    small.predict(images[:3])
+    assert sizes == [1, 1, 1]  # never fewer than one image per call
+    copy = auto.randomised_copy(auto.parameter_layers()[:1])
+    assert copy.call_pixels == auto.call_pixels
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "all"])
+def test_call_pixels_must_be_a_positive_int_none_or_auto(value) -> None:
+    with pytest.raises(InvalidInputError, match="call_pixels"):
+        TorchAdapter(smooth_cnn(), device="cpu", call_pixels=value)
+
+
+def test_call_pixels_reads_from_command_line_text() -> None:
+    from imacs.adapters.options import OptionText
+
+    parsed = TorchAdapter.parse_options(
+        {"call_pixels": OptionText("none")}
+    ) | TorchAdapter.parse_options({"batch_size": OptionText("8")})
+    assert parsed == {"call_pixels": None, "batch_size": 8}
+    assert TorchAdapter.parse_options({"call_pixels": OptionText("4096")}) == {"call_pixels": 4096}
+    assert TorchAdapter.parse_options({"call_pixels": OptionText("auto")}) == {
+        "call_pixels": "auto"
+    }

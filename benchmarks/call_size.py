@@ -1,0 +1,104 @@
+"""What one PyTorch pass costs per image as a function of the images per call, on the CPU.
+
+The PyTorch adapter splits calls on the CPU so that one carries at most ``call_pixels``
+pixels (65,536 by default). This measures the per-image cost of a forward and backward
+pass (``value_and_gradients``) at 1, 2, 4, ... 64 images per call, with the limit off, on
+two CNNs (the ~1M-parameter one of ``attribution_speed.py`` and the demo's 7k-parameter
+one) at 32, 64, 128 and 224 px, and prints, per model and size, the cheapest call size,
+the one the default limit picks, and the cost at 64 per call against the default's.
+
+    .venv/bin/python benchmarks/call_size.py              # about 3 minutes on 2 CPU cores
+    .venv/bin/python benchmarks/call_size.py --sizes 64   # one size
+
+Writes ``benchmarks/results/call_size-cpu.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import imacs
+from imacs.demo.models import torch_cnn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from attribution_speed import build_cnn, natural_images
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CALLS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def per_image_ms(model: imacs.ModelAdapter, images: np.ndarray, n: int, repeats: int) -> float:
+    """The best per-image time of ``value_and_gradients`` on ``n`` images per call."""
+    x, t = images[:n], np.zeros(n, dtype=np.int64)
+    model.value_and_gradients(x, t)  # warm-up
+    calls = max(1, 64 // n)  # about 64 images a measurement, whatever the call size
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            model.value_and_gradients(x, t)
+        best = min(best, (time.perf_counter() - start) / (calls * n))
+    return 1000 * best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128, 224])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    from imacs_torch.adapter import CPU_CALL_PIXELS
+
+    rows = []
+    for name, module in (("attribution_speed CNN", build_cnn()), ("demo CNN", torch_cnn())):
+        model = imacs.load_model(module, device="cpu", call_pixels=None)
+        for size in args.sizes:
+            images = natural_images(max(CALLS), size)
+            costs = {n: per_image_ms(model, images, n, args.repeats) for n in CALLS}
+            cheapest = min(costs, key=lambda n: costs[n])
+            default = min(max(CALLS), max(1, CPU_CALL_PIXELS // (size * size)))
+            rows.append(
+                {
+                    "model": name,
+                    "size": size,
+                    "ms_per_image": {str(n): costs[n] for n in CALLS},
+                    "cheapest_call": cheapest,
+                    "default_call": default,
+                    "default_over_cheapest": costs[default] / costs[cheapest],
+                    "call_64_over_default": costs[64] / costs[default],
+                }
+            )
+            print(
+                f"{name:>22} {size:>4} px: "
+                + " ".join(f"{n}:{costs[n]:.2f}" for n in CALLS)
+                + f" ms/image; cheapest {cheapest}, default {default} "
+                f"({costs[default] / costs[cheapest]:.2f}x the cheapest), "
+                f"64 per call {costs[64] / costs[default]:.2f}x the default",
+                flush=True,
+            )
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "call_size-cpu.json"
+    out.write_text(
+        json.dumps(
+            {
+                "machine": platform.platform(),
+                "torch_threads": torch.get_num_threads(),
+                "call_pixels": CPU_CALL_PIXELS,
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
