@@ -169,11 +169,10 @@ class TorchAdapter(ModelAdapter):
             )
         #: as given: "auto", a number or None; :attr:`call_pixels` is what it means here
         self._call_pixels_option = call_pixels
-        self.call_pixels = (
-            (CPU_CALL_PIXELS if self.device.type == "cpu" else None)
-            if call_pixels == "auto"
-            else call_pixels
-        )
+        if isinstance(call_pixels, str):  # "auto"
+            self.call_pixels = CPU_CALL_PIXELS if self.device.type == "cpu" else None
+        else:
+            self.call_pixels = call_pixels
         self.smooth_surrogate = check_smooth_surrogate(smooth_surrogate)
         #: the module gradients are taken through: the model, or its smooth surrogate
         self.gradient_model = (
