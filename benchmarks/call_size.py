@@ -1,11 +1,14 @@
 """What one PyTorch pass costs per image as a function of the images per call, on the CPU.
 
 The PyTorch adapter splits calls on the CPU so that one carries at most ``call_pixels``
-pixels (65,536 by default). This measures the per-image cost of a forward and backward
+pixels (131,072 by default). This measures the per-image cost of a forward and backward
 pass (``value_and_gradients``) at 1, 2, 4, ... 64 images per call, with the limit off, on
 two CNNs (the ~1M-parameter one of ``attribution_speed.py`` and the demo's 7k-parameter
 one) at 32, 64, 128 and 224 px, and prints, per model and size, the cheapest call size,
-the one the default limit picks, and the cost at 64 per call against the default's.
+the one the default limit picks, and the cost at 64 per call against the default's; then,
+for each candidate limit, how much more than the cheapest call its calls cost, at worst
+and on average over the models and sizes: the default is the candidate with the
+smallest worst case.
 
     .venv/bin/python benchmarks/call_size.py              # about 3 minutes on 2 CPU cores
     .venv/bin/python benchmarks/call_size.py --sizes 64   # one size
@@ -33,6 +36,8 @@ from attribution_speed import build_cnn, natural_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CALLS = (1, 2, 4, 8, 16, 32, 64)
+#: the limits compared: 16 to 256 inputs' worth of 32x32 pixels
+CANDIDATE_PIXELS = (16_384, 32_768, 65_536, 131_072, 262_144)
 
 
 def per_image_ms(model: imacs.ModelAdapter, images: np.ndarray, n: int, repeats: int) -> float:
@@ -83,6 +88,21 @@ def main() -> None:
                 f"64 per call {costs[64] / costs[default]:.2f}x the default",
                 flush=True,
             )
+    # each candidate limit: how far its call size is from the cheapest, at worst and on average
+    budgets = {}
+    for budget in CANDIDATE_PIXELS:
+        ratios = []
+        for row in rows:
+            # the largest measured call size within the limit (the limit itself may fall
+            # between two measured sizes: 5 images of 224x224 for 262,144 pixels)
+            n = max(c for c in CALLS if c <= max(1, budget // (row["size"] ** 2)))
+            costs = row["ms_per_image"]
+            ratios.append(costs[str(n)] / costs[str(row["cheapest_call"])])
+        budgets[budget] = {"worst": max(ratios), "mean": float(np.mean(ratios))}
+        print(
+            f"call_pixels {budget:>7}: worst {max(ratios):.2f}x the cheapest call, "
+            f"mean {np.mean(ratios):.2f}x"
+        )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "call_size-cpu.json"
     out.write_text(
@@ -92,6 +112,7 @@ def main() -> None:
                 "torch_threads": torch.get_num_threads(),
                 "call_pixels": CPU_CALL_PIXELS,
                 "rows": rows,
+                "candidates": {str(k): v for k, v in budgets.items()},
             },
             indent=2,
         )

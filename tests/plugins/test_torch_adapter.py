@@ -762,23 +762,23 @@ def test_calls_on_the_cpu_carry_at_most_call_pixels_pixels() -> None:
         nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         nn.Linear(4, N_CLASSES),
     )  # fmt: skip
-    images = np.random.default_rng(2).random((40, 64, 64, 3), dtype=np.float32)
-    labels = np.arange(40) % N_CLASSES
+    images = np.random.default_rng(2).random((80, 64, 64, 3), dtype=np.float32)
+    labels = np.arange(80) % N_CLASSES
     auto = TorchAdapter(module, device="cpu")
-    assert auto.call_pixels == 65_536 and auto.describe()["call_pixels"] == 65_536
+    assert auto.call_pixels == 131_072 and auto.describe()["call_pixels"] == 131_072
     sizes = _counted_calls(auto)
     split = auto.gradients(images, labels, batch_size=64)
-    assert sizes == [16, 16, 8]  # 65,536 pixels: 16 images of 64x64
+    assert sizes == [32, 32, 16]  # 131,072 pixels: 32 images of 64x64
     sizes.clear()
     auto.predict(images[:20], batch_size=8)
     assert sizes == [8, 8, 4]  # the smaller of the two limits
     unlimited = TorchAdapter(module, device="cpu", call_pixels=None)
     sizes = _counted_calls(unlimited)
-    whole = unlimited.gradients(images, labels, batch_size=64)
-    assert sizes == [40]
+    whole = unlimited.gradients(images, labels, batch_size=80)
+    assert sizes == [80]
     # each image's gradient does not depend on the call it was in, up to float32 rounding
     assert np.abs(split - whole).max() <= 1e-5 * np.abs(whole).max()
-    small = TorchAdapter(module, device="cpu", call_pixels=5000)
+    small = TorchAdapter(module, device="cpu", call_pixels=5000)  # under one 64x64 image
     sizes = _counted_calls(small)
     small.predict(images[:3])
     assert sizes == [1, 1, 1]  # never fewer than one image per call

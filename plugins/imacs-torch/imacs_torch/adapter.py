@@ -43,12 +43,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         ) from exc
 
 
-#: The most pixels one call carries on the CPU by default (``call_pixels="auto"``): 16
-#: images at 64x64, 4 at 128x128, 1 at 224x224. Measured on two CNNs at 32 to 224 px
-#: (docs/performance.md): the cost of a pass per image is lowest at 8 to 16 images of
-#: 64x64, 2 to 4 of 128x128 and 1 to 2 of 224x224, and at 64 per call it was 1.5 to 2
-#: times higher, the activations of a large call no longer fitting the caches.
-CPU_CALL_PIXELS = 65_536
+#: The most pixels one call carries on the CPU by default (``call_pixels="auto"``): 32
+#: images of 64x64, 8 of 128x128, 2 of 224x224. Of the limits compared by
+#: ``benchmarks/call_size.py`` (two CNNs, 32 to 224 px, 1 to 64 images per call), this
+#: one's calls cost the least beyond the cheapest call size per image, in two runs 1.15
+#: and 1.29 times at worst, 1.08 and 1.09 on average; calls of 64 cost up to 2.3 times
+#: more than its calls, their activations no longer fitting the caches.
+CPU_CALL_PIXELS = 131_072
 
 
 class TorchAdapter(ModelAdapter):
@@ -89,8 +90,8 @@ class TorchAdapter(ModelAdapter):
         The most images sent to the module in one call when the caller does not say.
     call_pixels:
         The most pixels (images x height x width) one call carries; larger calls are
-        split. ``"auto"`` (the default): 65,536 on the CPU (16 images of 64x64, 4 of
-        128x128, 1 of 224x224), where smaller calls keep the activations in the caches
+        split. ``"auto"`` (the default): 131,072 on the CPU (32 images of 64x64, 8 of
+        128x128, 2 of 224x224), where smaller calls keep the activations in the caches
         and cost up to half as much per image; no limit on a GPU. ``None``: no limit. An
         image's scores and gradients do not depend on the other images of its call, so
         the results are the same up to float32 rounding.
@@ -165,7 +166,7 @@ class TorchAdapter(ModelAdapter):
         ):
             raise InvalidInputError(
                 "expected call_pixels to be a positive int (pixels per call), None (no "
-                f"limit) or 'auto' (65,536 on the CPU, no limit on a GPU); got {call_pixels!r}"
+                f"limit) or 'auto' (131,072 on the CPU, no limit on a GPU); got {call_pixels!r}"
             )
         #: as given: "auto", a number or None; :attr:`call_pixels` is what it means here
         self._call_pixels_option = call_pixels
