@@ -6,8 +6,13 @@
 Every contest runs imacs and the peer on the same model, inputs and parameters, checks
 that they agree, and reports per-image times, the peer/imacs speed ratio (above 1 means
 imacs is faster) and imacs's time over the cost of the model passes the method must make
-(1.0 would be no overhead at all). The model is a ~1M-parameter CNN; it runs at 64x64 and
-at a larger size. Results are printed as a table and written as JSON beside this file.
+(1.0 would be no overhead at all). Rows of methods with a fixed number of passes also
+give a *ceiling*: the peer's time over those passes at the cheapest batch size measured
+(1 to ``--batch-size`` inputs per call), the ratio imacs would reach if it spent nothing
+but those passes, so a target above the ceiling cannot be met on this machine by any
+implementation that makes the same passes. The model is a ~1M-parameter CNN; it runs at
+64x64 and at a larger size. Results are printed as a table and written as JSON beside
+this file.
 """
 
 from __future__ import annotations
@@ -114,6 +119,8 @@ class Row:
     over_model_cost: float | None
     max_difference: float
     note: str = ""
+    #: peer time over the method's passes at the cheapest batch size (see the docstring)
+    ceiling: float | None = None
 
 
 def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -141,6 +148,9 @@ def measure(
     if passes_per_image is not None and cost_ms is not None:
         over_cost = imacs_ms / (passes_per_image * cost_ms)
     reference = (compare_with or run_peer)()
+    ceiling = None
+    if passes_per_image is not None and images.shape[1] in CHEAPEST_PASS_MS:
+        ceiling = 1000 * peer_s / n / (passes_per_image * CHEAPEST_PASS_MS[images.shape[1]])
     return Row(
         contest,
         images.shape[1],
@@ -152,7 +162,23 @@ def measure(
         over_cost,
         relative_difference(run_ours(), reference),
         note,
+        ceiling,
     )
+
+
+#: per image size, the per-input cost of a pass at the cheapest batch size (``main`` fills it)
+CHEAPEST_PASS_MS: dict[int, float] = {}
+
+
+def cheapest_pass_ms(
+    model: imacs.ModelAdapter, images: np.ndarray, batch_size: int, repeats: int
+) -> tuple[float, int]:
+    """The lowest per-input cost of a pass over batch sizes 1, 2, 4, ... ``batch_size``."""
+    sizes = [1 << k for k in range(batch_size.bit_length()) if 1 << k <= batch_size]
+    # small calls are short: more repeats, and the best of them
+    costs = {size: gradient_cost_ms(model, images, size, max(repeats, 5)) for size in sizes}
+    best = min(costs, key=lambda size: costs[size])
+    return costs[best], best
 
 
 def gradient_cost_ms(
@@ -174,13 +200,13 @@ def contest_ig(model, module, images, targets, args, cost_ms) -> list[Row]:
 
     1. Captum with its defaults (50 Gauss-Legendre steps, every step of every image in
        one call, the contiguous layout a user hands it) against imacs with the same 50
-       points and the adapter's layout (``--layout``; channels-last memory makes the
-       passes cheaper on the CPU): the same computation, so the maps agree to float32
-       rounding.
-       Once with imacs's ``--batch-size``, once with Captum's batch (all steps at once).
-    2. The same, Captum given the same memory format as imacs's adapter.
-    3. Both contiguous (imacs's adapter with ``channels_last=False``): the attribution
+       points through its adapter as loaded (``--layout``; on the CPU the adapter's calls
+       carry at most ``call_pixels`` pixels, 131,072 by default): the same computation, so
+       the maps agree to float32 rounding (and to the kinks channels-last moves).
+    2. The same, Captum given imacs's memory format and inputs per call: the attribution
        code alone, without the cheaper passes.
+    3. imacs without the limit on pixels per call (``call_pixels=None``: ``--batch-size``
+       inputs per call) against Captum's defaults: what the limit buys.
     4. imacs's adaptive steps (``n_steps="auto"``, trapezoid) with the tolerance set to
        the largest completeness error Captum's defaults leave on these images: a
        different quadrature, so the maps differ by the two rules' quadrature errors.
@@ -193,22 +219,30 @@ def contest_ig(model, module, images, targets, args, cost_ms) -> list[Row]:
     fast = torch.channels_last if model.channels_last else torch.contiguous_format
     plain_x = captum_inputs(images, torch.contiguous_format, model.device)
     fast_x = captum_inputs(images, fast, model.device)
-    plain = imacs.load_model(module, device=str(model.device), channels_last=False)
+    unlimited = imacs.load_model(
+        module, device=str(model.device), channels_last=model.channels_last, call_pixels=None
+    )
     fixed = IntegratedGradients(n_steps=n_steps, quadrature="gausslegendre", baselines="black")
+    pixels = images.shape[1] * images.shape[2]
+    per_call = min(
+        args.batch_size,
+        args.batch_size if model.call_pixels is None else max(1, model.call_pixels // pixels),
+    )
 
-    def run_captum(x: torch.Tensor) -> np.ndarray:
+    def run_captum(x: torch.Tensor, internal_batch_size: int | None = None) -> np.ndarray:
         return (
-            captum.attribute(x, target=t, n_steps=n_steps)
+            captum.attribute(x, target=t, n_steps=n_steps, internal_batch_size=internal_batch_size)
             .permute(0, 2, 3, 1)
             .detach()
             .cpu()
             .numpy()
         )
 
-    def run_ours(adapter: imacs.ModelAdapter, batch_size: int = args.batch_size) -> np.ndarray:
-        return fixed.attribute(adapter, images, targets, batch_size=batch_size).maps
+    def run_ours(adapter: imacs.ModelAdapter) -> np.ndarray:
+        return fixed.attribute(adapter, images, targets, batch_size=args.batch_size).maps
 
     layout = "channels-last" if model.channels_last else "contiguous"
+    everything = len(images) * n_steps
     rows = [
         measure(
             "IG vs Captum's defaults",
@@ -219,41 +253,30 @@ def contest_ig(model, module, images, targets, args, cost_ms) -> list[Row]:
             args.repeats,
             passes_per_image=n_steps,
             cost_ms=cost_ms,
-            note=f"{n_steps} Gauss-Legendre steps both; imacs {layout} (--layout), "
-            "Captum contiguous, all steps in one call (its defaults)",
+            note=f"{n_steps} Gauss-Legendre steps both; imacs {layout}, {per_call} inputs "
+            f"per call; Captum contiguous, all {everything} in one call (its defaults)",
         ),
         measure(
-            "IG vs Captum's defaults, same batch",
-            "captum",
-            images,
-            lambda: run_ours(model, len(images) * n_steps),
-            lambda: run_captum(plain_x),
-            args.repeats,
-            passes_per_image=n_steps,
-            cost_ms=cost_ms,
-            note=f"as above, imacs with batch_size={len(images) * n_steps}: every step of "
-            "every image in one call, as Captum's default internal_batch_size",
-        ),
-        measure(
-            "IG vs Captum, same memory format",
+            "IG vs Captum, same calls",
             "captum",
             images,
             lambda: run_ours(model),
-            lambda: run_captum(fast_x),
+            lambda: run_captum(fast_x, per_call),
             args.repeats,
             passes_per_image=n_steps,
             cost_ms=cost_ms,
-            note=f"{n_steps} Gauss-Legendre steps; both {layout}",
+            note=f"Captum given imacs's layout ({layout}) and inputs per call "
+            f"(internal_batch_size={per_call}): the attribution code alone",
         ),
         measure(
-            "IG vs Captum, both contiguous",
+            "IG without the call limit vs Captum's defaults",
             "captum",
             images,
-            lambda: run_ours(plain),
+            lambda: run_ours(unlimited),
             lambda: run_captum(plain_x),
             args.repeats,
             passes_per_image=n_steps,
-            note=f"{n_steps} Gauss-Legendre steps; imacs channels_last=False",
+            note=f"imacs call_pixels=None ({args.batch_size} inputs per call), {layout}",
         ),
     ]
     _, captum_delta = captum.attribute(
@@ -459,8 +482,14 @@ def main() -> None:
     module = build_cnn()
     if args.channels_last:
         args.layout = "channels-last"
-    layout = {"default": None, "channels-last": True, "contiguous": False}[args.layout]
-    model = imacs.load_model(module, device=args.device, channels_last=layout)
+    # "default" passes nothing, so the adapter's own default applies (None would be its
+    # automatic choice, channels-last for convolutions on the CPU)
+    layout = {"default": {}, "channels-last": {"channels_last": True}}.get(
+        args.layout, {"channels_last": False}
+    )
+    model = imacs.load_model(module, device=args.device, **layout)
+    # every call size up to --batch-size, for the ceiling: no limit on pixels per call
+    any_call = imacs.load_model(module, device=args.device, call_pixels=None, **layout)
     console = Console(width=160)
     rows: list[Row] = []
     counts = [int(n) for n in str(args.images).split(",")]
@@ -468,7 +497,17 @@ def main() -> None:
         images = natural_images(counts[min(k, len(counts) - 1)], size)
         targets = model.predict(images).argmax(axis=1)
         cost_ms = gradient_cost_ms(model, images, args.batch_size, args.repeats)
-        console.print(f"{size}x{size}: one forward+backward pass costs {cost_ms:.3f} ms per input")
+        console.print(
+            f"{size}x{size}: one forward+backward pass costs {cost_ms:.3f} ms per input "
+            f"through the adapter (--batch-size {args.batch_size}, call_pixels "
+            f"{model.call_pixels})"
+        )
+        CHEAPEST_PASS_MS[size], cheapest_batch = cheapest_pass_ms(
+            any_call, images, args.batch_size, args.repeats
+        )
+        console.print(
+            f"  cheapest: {CHEAPEST_PASS_MS[size]:.3f} ms per input at {cheapest_batch} per call"
+        )
         for name in args.contests.split(","):
             result = CONTESTS[name](model, module, images, targets, args, cost_ms)
             for row in result if isinstance(result, list) else [result]:
@@ -488,6 +527,7 @@ def main() -> None:
         "peer ms/img",
         "peer/imacs",
         "imacs/model cost",
+        "ceiling",
         "max rel diff",
         "note",
     ):
@@ -501,6 +541,7 @@ def main() -> None:
             f"{r.peer_ms:.1f}",
             f"{r.speedup:.2f}x",
             "-" if r.over_model_cost is None else f"{r.over_model_cost:.2f}",
+            "-" if r.ceiling is None else f"{r.ceiling:.2f}x",
             f"{r.max_difference:.1e}",
             r.note,
         )
