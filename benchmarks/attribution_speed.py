@@ -224,10 +224,9 @@ def contest_ig(model, module, images, targets, args, cost_ms) -> list[Row]:
     )
     fixed = IntegratedGradients(n_steps=n_steps, quadrature="gausslegendre", baselines="black")
     pixels = images.shape[1] * images.shape[2]
-    per_call = min(
-        args.batch_size,
-        args.batch_size if model.call_pixels is None else max(1, model.call_pixels // pixels),
-    )
+    per_call = args.batch_size
+    if model.call_pixels is not None:
+        per_call = min(per_call, max(1, model.call_pixels // pixels))
 
     def run_captum(x: torch.Tensor, internal_batch_size: int | None = None) -> np.ndarray:
         return (

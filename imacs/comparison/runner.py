@@ -502,8 +502,15 @@ class ComparisonRun:
             self.positional.extend(batch.positional)
 
     def raw_features(self) -> list[np.ndarray]:
-        """Per featurizer, the features of every salient region in the regions' order."""
-        return [np.concatenate(parts) for parts in self.feature_parts]
+        """Per featurizer, the features of every salient region in the regions' order.
+
+        The batches' arrays are joined on the first call and kept joined, so featurizing
+        and naming the clusters share one copy.
+        """
+        self.feature_parts = [
+            parts if len(parts) == 1 else [np.concatenate(parts)] for parts in self.feature_parts
+        ]
+        return [parts[0] for parts in self.feature_parts]
 
     def featurize(self) -> np.ndarray:
         """Standardised features of every salient region, in the order of the regions."""
