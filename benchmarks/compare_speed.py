@@ -17,7 +17,8 @@ prints per run:
 - seconds per image, wall and CPU (all the process's threads), which stay flat when the
   runtime grows linearly; CPU seconds are less disturbed by other work on the machine;
 - the peak resident memory the comparison added on top of the loaded data and models,
-  sampled every 20 ms while it runs.
+  sampled every 20 ms while it runs, overall and per stage (the stage running when
+  each sample was taken), so a growing peak names the stage that holds it.
 
 Each size runs ``--repeats`` times (default 2) and the fastest run is kept, so that a
 slow spell of a shared machine does not count as the method's cost.
@@ -105,11 +106,37 @@ import skimage.segmentation, sklearn.cluster, sklearn.metrics
 imports_s = time.perf_counter() - start
 
 # the peak is sampled during the comparison only, above the resident memory just before
-# it (the data and both models are loaded by then)
+# it (the data and both models are loaded by then), overall and per stage: each stage's
+# method is wrapped to name the stage the sampler charges
+import functools
+import imacs.comparison.statistics as statistics
+from imacs.comparison.clustering import Clusterer
+from imacs.comparison.runner import ComparisonRun
+stage, peaks = ["setup"], {}
+def charged(owner, method, name):
+    original = getattr(owner, method)
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        outer, stage[0] = stage[0], name
+        try:
+            return original(*args, **kwargs)
+        finally:
+            stage[0] = outer
+    setattr(owner, method, wrapper)
+for method, name in (("ingest", "ingest"), ("predict", "predict"), ("attribute", "attribute"),
+                     ("score", "score"), ("featurize", "featurize"), ("_image_table", "tables"),
+                     ("causal_check", "causal"), ("spatial_analysis", "spatial"),
+                     ("quality_analysis", "quality"), ("_cluster_names", "statistics")):
+    charged(ComparisonRun, method, name)
+charged(Clusterer, "fit_predict", "cluster")
+charged(statistics, "cluster_table", "statistics")
+charged(statistics, "class_table", "statistics")
 before, peak, running = rss_mib(), [0.0], [True]
 def watch():
     while running[0]:
-        peak[0] = max(peak[0], rss_mib())
+        rss = rss_mib()
+        peak[0] = max(peak[0], rss)
+        peaks[stage[0]] = max(peaks.get(stage[0], 0.0), rss)
         time.sleep(0.02)
 watcher = threading.Thread(target=watch, daemon=True)
 watcher.start()
@@ -125,6 +152,7 @@ print(json.dumps({
     "n_images": n_images, "total_s": total, "cpu_s": cpu, "imports_s": imports_s,
     "timings": comparison.timings,
     "peak_added_mib": peak[0] - before, "n_regions": len(comparison.regions),
+    "peak_added_by_stage_mib": {name: value - before for name, value in peaks.items()},
     "n_clusters": len(comparison.clusters),
     "top_cluster_difference": float(comparison.clusters.iloc[0]["difference"]),
 }))
@@ -206,6 +234,8 @@ def main() -> None:
         )
         stages = ", ".join(f"{k} {v:.1f}" for k, v in t.items())
         print(f"{'':>7} stages (s): {stages}")
+        peaks = ", ".join(f"{k} {v:.0f}" for k, v in run["peak_added_by_stage_mib"].items())
+        print(f"{'':>7} peak +MiB by stage: {peaks}")
     RESULTS.mkdir(exist_ok=True)
     default = args.set == "digits" and not args.folder
     name = "cpu" if default else f"{args.set}{'-folder' if args.folder else ''}"

@@ -16,6 +16,7 @@ hook, and a plugin's clusterer is picked by name the same way
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import numpy as np
 
@@ -34,9 +35,16 @@ class Clusterer(Component, abc.ABC):
     so a clusterer returns at most as many clusters as there are distinct rows.
 
     Subclasses implement ``_fit_predict(features, seed)``: any integer labels, one per
-    row, for validated finite float64 features; the base class checks the shape and
-    relabels them densely. The same features and seed must give the same labels.
+    row, for validated finite float64 features (a C-ordered copy of the caller's, which
+    ``_fit_predict`` may change in place); the base class checks the shape and relabels
+    them densely. The same features and seed must give the same labels. A subclass that
+    sets ``takes_float32 = True`` is given float32 features as they are, the caller's
+    array, which it must not change: the comparison's features are float32, and a
+    float64 copy of them all would be the largest thing a large comparison holds.
     """
+
+    #: whether ``_fit_predict`` reads float32 features in place (see the class docstring)
+    takes_float32: ClassVar[bool] = False
 
     def fit_predict(self, features: np.ndarray, *, seed: int) -> np.ndarray:
         """Cluster labels ``(N,)`` for ``features`` ``(N, D)``; ``seed`` fixes any randomness."""
@@ -51,9 +59,17 @@ class Clusterer(Component, abc.ABC):
             features.dtype, np.complexfloating
         ):
             raise InvalidInputError(f"expected real-valued features; got dtype {features.dtype}")
-        features = features.astype(np.float64)
-        if not np.all(np.isfinite(features)):
-            bad = int(np.sum(~np.all(np.isfinite(features), axis=1)))
+        if features.dtype == np.float32 and self.takes_float32:
+            # read in place: no float64 copy of every region's features
+            features = np.ascontiguousarray(features)
+        else:
+            # the clusterer's own C-ordered copy, which it may centre in place
+            features = np.array(features, dtype=np.float64, order="C")
+        bad = sum(
+            int(np.sum(~np.all(np.isfinite(features[start : start + _CHUNK_ROWS]), axis=1)))
+            for start in range(0, features.shape[0], _CHUNK_ROWS)
+        )
+        if bad:
             raise InvalidInputError(
                 f"expected finite features; {bad} of {features.shape[0]} rows hold NaN or inf: "
                 f"check the featurizer, or drop those regions before clustering"
@@ -116,6 +132,41 @@ def kmeans_plusplus(
     return seeds
 
 
+def lloyd(features: np.ndarray, centres: np.ndarray, *, max_iter: int) -> np.ndarray:
+    """Lloyd's k-means iterations over every row from ``centres``, until no label changes.
+
+    Each iteration reads the rows a chunk at a time: every row's nearest centre (ties:
+    the lower index), then each centre moves to its rows' mean (a centre left without
+    rows stays where it was). Stops when an iteration changes no label, or after
+    ``max_iter`` iterations; returns the labels of the last assignment, which are each
+    row's nearest centre among the centres they were assigned by.
+    """
+    n_rows = features.shape[0]
+    centres = np.array(centres, dtype=np.float64)
+    k = len(centres)
+    labels = np.full(n_rows, -1, dtype=np.int64)
+    for _ in range(max_iter):
+        sums = np.zeros_like(centres)
+        counts = np.zeros(k)
+        changed = 0
+        centre_norms = np.einsum("ij,ij->i", centres, centres)
+        for start in range(0, n_rows, _CHUNK_ROWS):
+            rows = np.asarray(features[start : start + _CHUNK_ROWS], dtype=np.float64)
+            # |x - c|^2 up to the |x|^2 every centre shares
+            nearest = np.argmin(centre_norms[None, :] - 2 * (rows @ centres.T), axis=1)
+            old = labels[start : start + len(rows)]
+            changed += int(np.count_nonzero(nearest != old))
+            old[:] = nearest
+            counts += np.bincount(nearest, minlength=k)
+            for cluster in range(k):
+                sums[cluster] += rows[nearest == cluster].sum(axis=0)
+        if not changed:
+            break
+        filled = counts > 0
+        centres[filled] = sums[filled] / counts[filled, None]
+    return labels
+
+
 def mean_silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette of dense ``labels`` (at least 2 clusters) given pairwise ``distances``.
 
@@ -141,8 +192,28 @@ def mean_silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
     return float(np.nan_to_num(scores).mean())
 
 
-def _distinct_rows(features: np.ndarray) -> int:
-    return int(np.unique(features, axis=0).shape[0])
+#: rows read at once where a pass over every row would otherwise copy them all
+_CHUNK_ROWS = 16_384
+
+
+def _distinct_rows(features: np.ndarray, at_most: int) -> int:
+    """How many distinct rows ``features`` has, counted up to ``at_most``.
+
+    Read a chunk of rows at a time, stopping once ``at_most`` are found: callers only
+    need to know whether there are enough for the clusters asked for, and sorting a copy
+    of every row would cost as much memory as the features themselves.
+    """
+    found = features[:0]
+    for start in range(0, features.shape[0], _DISTINCT_CHUNK):
+        chunk = features[start : start + _DISTINCT_CHUNK]
+        found = np.unique(np.concatenate([found, chunk]), axis=0)
+        if found.shape[0] >= at_most:
+            return at_most
+    return int(found.shape[0])
+
+
+#: rows read at once while counting distinct rows
+_DISTINCT_CHUNK = 4096
 
 
 def _check_fixed_k(n_clusters: int, features: np.ndarray, name: str) -> int:
@@ -153,7 +224,7 @@ def _check_fixed_k(n_clusters: int, features: np.ndarray, name: str) -> int:
             f"{name} with n_clusters={n_clusters} needs at least {n_clusters} rows; got "
             f"{n_rows}: lower n_clusters, or keep more regions"
         )
-    return min(n_clusters, _distinct_rows(features))
+    return _distinct_rows(features, n_clusters)
 
 
 class KMeansClusterer(Clusterer):
@@ -178,6 +249,16 @@ class KMeansClusterer(Clusterer):
         quadratic in the rows, so this keeps the search's cost fixed as datasets grow.
     search_n_init
         k-means restarts per k during the search.
+    fit_sample
+        Past this many rows, the final fit's ``n_init`` restarts run on a sample of this
+        many rows drawn with the seed, and Lloyd's iterations then go on over every row
+        (a chunk at a time, :func:`lloyd`) from the best restart's centres until no
+        label changes: the result is a k-means solution of all rows, reached without a
+        float64 copy of them or ``n_init`` passes over them. ``None`` fits every restart
+        on every row. The default, 20,000, was chosen with
+        ``benchmarks/cluster_sample.py`` (docs/comparison.md).
+    max_iter
+        Most iterations of Lloyd's algorithm over every row after a sample's fit.
     n_jobs
         Threads that fit the candidate k at once during the search; ``None`` (default)
         uses every CPU core this process may run on. Each fit is seeded on its own, so
@@ -188,6 +269,7 @@ class KMeansClusterer(Clusterer):
     """
 
     name = "kmeans"
+    takes_float32 = True
     citation = (
         "Lloyd. Least squares quantization in PCM. IEEE Trans. Inf. Theory 28(2), 1982; "
         "Rousseeuw. Silhouettes. J. Comput. Appl. Math. 20, 1987"
@@ -201,6 +283,8 @@ class KMeansClusterer(Clusterer):
         n_init: int = 10,
         silhouette_sample: int = 2000,
         search_n_init: int = 3,
+        fit_sample: int | None = 20_000,
+        max_iter: int = 300,
         n_jobs: int | None = None,
     ) -> None:
         if n_clusters is not None:
@@ -218,6 +302,9 @@ class KMeansClusterer(Clusterer):
         check_positive_int(n_init, "n_init")
         check_positive_int(silhouette_sample, "silhouette_sample")
         check_positive_int(search_n_init, "search_n_init")
+        if fit_sample is not None:
+            check_positive_int(fit_sample, "fit_sample")
+        check_positive_int(max_iter, "max_iter")
         if n_jobs is not None:
             check_positive_int(n_jobs, "n_jobs")
         if silhouette_sample < 3:
@@ -230,6 +317,8 @@ class KMeansClusterer(Clusterer):
         self.n_init = n_init
         self.silhouette_sample = silhouette_sample
         self.search_n_init = search_n_init
+        self.fit_sample = fit_sample
+        self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.chosen_k_: int | None = None
         self.silhouette_scores_: dict[int, float] = {}
@@ -252,22 +341,22 @@ class KMeansClusterer(Clusterer):
         if self.n_clusters is not None:
             k = _check_fixed_k(self.n_clusters, features, "KMeansClusterer")
             self.chosen_k_ = k
-            return self._kmeans(features, k, seed)
-        n_distinct = _distinct_rows(features) if n_rows >= 3 else 1
+            return self._final_fit(features, k, seed)
+        high = int(np.clip(self.k_range[1], 2, n_rows - 1))
+        n_distinct = _distinct_rows(features, high) if n_rows >= 3 else 1
         if n_distinct < 2:
             self.chosen_k_ = 1
             return np.zeros(n_rows, dtype=np.int64)
 
         from sklearn.metrics import pairwise_distances
 
-        high = int(np.clip(self.k_range[1], 2, n_rows - 1))
         high = min(high, n_distinct)
         low = min(int(np.clip(self.k_range[0], 2, n_rows - 1)), high)
         sample = np.arange(n_rows)
         if n_rows > self.silhouette_sample:
             rng = np.random.default_rng(seed)
             sample = np.sort(rng.choice(n_rows, self.silhouette_sample, replace=False))
-        searched = features[sample]
+        searched = np.asarray(features[sample], dtype=np.float64)
         distances = pairwise_distances(searched)
 
         def silhouette(k: int) -> float | None:
@@ -289,17 +378,45 @@ class KMeansClusterer(Clusterer):
             self.silhouette_scores_[k] = score
             if score > best_score:
                 best_score, self.chosen_k_ = score, k
-        return self._kmeans(features, self.chosen_k_, seed)
+        return self._final_fit(features, self.chosen_k_, seed)
+
+    def _final_fit(self, features: np.ndarray, k: int, seed: int) -> np.ndarray:
+        """Labels of every row under ``k`` clusters: fitted on all rows, or on a sample."""
+        n_rows = features.shape[0]
+        if k == 1:
+            return np.zeros(n_rows, dtype=np.int64)
+        if self.fit_sample is None or n_rows <= self.fit_sample:
+            # its own float64 copy (the base class's, or one of float32 features)
+            owned = features if features.dtype == np.float64 else features.astype(np.float64)
+            return self._kmeans(owned, k, seed, own=True)
+        from sklearn.cluster import KMeans
+
+        rng = np.random.default_rng([seed, 1])
+        rows = np.sort(rng.choice(n_rows, self.fit_sample, replace=False))
+        model = KMeans(
+            n_clusters=k, n_init=self.n_init, random_state=seed, init=kmeans_plusplus, copy_x=False
+        )
+        model.fit(np.asarray(features[rows], dtype=np.float64))
+        return lloyd(features, model.cluster_centers_, max_iter=self.max_iter)
 
     def _kmeans(
-        self, features: np.ndarray, k: int, seed: int, *, n_init: int | None = None
+        self,
+        features: np.ndarray,
+        k: int,
+        seed: int,
+        *,
+        n_init: int | None = None,
+        own: bool = False,
     ) -> np.ndarray:
+        """k-means labels; ``own``: ``features`` is this fit's to centre in place."""
         if k == 1:
             return np.zeros(features.shape[0], dtype=np.int64)
         from sklearn.cluster import KMeans
 
         restarts = self.n_init if n_init is None else n_init
-        model = KMeans(n_clusters=k, n_init=restarts, random_state=seed, init=kmeans_plusplus)
+        model = KMeans(
+            n_clusters=k, n_init=restarts, random_state=seed, init=kmeans_plusplus, copy_x=not own
+        )
         return np.asarray(model.fit_predict(features), dtype=np.int64)
 
 

@@ -129,12 +129,12 @@ def known_features(featurizers: Sequence[Any], blocks: Sequence[np.ndarray]) -> 
 
     found: dict[str, Any] = {}
     for featurizer, block in zip(featurizers, blocks, strict=True):
-        block = np.asarray(block, dtype=np.float64)
+        block = np.asarray(block)
         if isinstance(featurizer, ColorHistogram) and "color" not in found:
             bins = int(featurizer.bins)
-            hue = block[:, :bins]
-            mean_rgb = block[:, 3 * bins : 3 * bins + 3]
-            value = block[:, 2 * bins : 3 * bins] @ ((np.arange(bins) + 0.5) / bins)
+            hue = _columns(block, 0, bins)
+            mean_rgb = _columns(block, 3 * bins, 3 * bins + 3)
+            value = _columns(block, 2 * bins, 3 * bins) @ ((np.arange(bins) + 0.5) / bins)
             found["color"] = {
                 # HSV value, from its histogram: how bright the region's brightest channel is
                 "value": value,
@@ -146,8 +146,14 @@ def known_features(featurizers: Sequence[Any], blocks: Sequence[np.ndarray]) -> 
             }
         elif isinstance(featurizer, LocalBinaryPatterns) and "texture" not in found:
             points = int(featurizer.points)
-            found["texture"] = {"flat": block[:, points], "edges": block[:, -1]}
+            flat = _columns(block, points, points + 1)[:, 0]
+            found["texture"] = {"flat": flat, "edges": _columns(block, -1, None)[:, 0]}
     return found
+
+
+def _columns(block: np.ndarray, start: int, stop: int | None) -> np.ndarray:
+    """Columns ``start:stop`` of ``block`` in float64: only what a name reads is copied."""
+    return np.asarray(block[:, start:stop], dtype=np.float64)
 
 
 def cluster_names(

@@ -24,6 +24,7 @@ the seed, so a resumed run ends with exactly the tables of an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -184,6 +185,7 @@ class ComparisonRun:
         self.score_parts: list[Any] = []
         self.feature_parts: list[list[np.ndarray]] = []
         self.n_regions = 0
+        self.name_features: dict[str, Any] = {}
         self.stage_seconds: dict[str, float] = {}
         self.positional: Any = None
 
@@ -502,21 +504,25 @@ class ComparisonRun:
             self.positional.extend(batch.positional)
 
     def raw_features(self) -> list[np.ndarray]:
-        """Per featurizer, the features of every salient region in the regions' order.
-
-        The batches' arrays are joined on the first call and kept joined, so featurizing
-        and naming the clusters share one copy.
-        """
-        self.feature_parts = [
-            parts if len(parts) == 1 else [np.concatenate(parts)] for parts in self.feature_parts
+        """Per featurizer, the features of every salient region in the regions' order."""
+        return [
+            parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in self.feature_parts
         ]
-        return [parts[0] for parts in self.feature_parts]
 
     def featurize(self) -> np.ndarray:
-        """Standardised features of every salient region, in the order of the regions."""
+        """Standardised features of every salient region, in the order of the regions.
+
+        Also keeps the few descriptors the clusters' names read (``name_features``) and
+        then drops the raw features: from here on the run holds one float32 copy of
+        them, the standardised one, and that only until clustering is done.
+        """
+        from imacs.comparison.naming import known_features
         from imacs.features.combine import standardize_blocks
 
-        return standardize_blocks(self.raw_features())
+        raw = self.raw_features()
+        self.feature_parts = []
+        self.name_features = known_features(self.settings.featurizers, raw)
+        return standardize_blocks(raw)
 
     def causal_check(self, regions: Any, clusters: Sequence[int]) -> dict[int, dict[str, float]]:
         """Each model's response when a cluster's regions are hidden, for ``clusters``.
@@ -588,8 +594,11 @@ class ComparisonRun:
                 )
             features = timed("featurize", self.featurize)
             with self.progress.stage("clustering", 1) as tick:
-                clusters = timed("cluster", lambda: s.clusterer.fit_predict(features, seed=s.seed))
+                fit = functools.partial(s.clusterer.fit_predict, features, seed=s.seed)
+                clusters = timed("cluster", fit)
+                del fit
                 tick(1)
+            del features  # what remains of the run keeps no copy of every region's features
             start = time.perf_counter()
             images = self._image_table()
             regions = pd.concat(self.region_parts, ignore_index=True)
@@ -718,14 +727,11 @@ class ComparisonRun:
 
     def _cluster_names(self, regions: Any, table: Any) -> list[str]:
         """Each cluster's name in words (:mod:`imacs.comparison.naming`), in table order."""
-        from imacs.comparison.naming import cluster_names, known_features
+        from imacs.comparison.naming import cluster_names
 
-        blocks = self.raw_features()
         order = [int(c) for c in table["cluster"]]
         shape = self._images([0]).shape[1:3]
-        names = cluster_names(
-            regions, shape, order, known_features(self.settings.featurizers, blocks)
-        )
+        names = cluster_names(regions, shape, order, self.name_features)
         return [names[c] for c in order]
 
     def _relative_deltas(self, side: str) -> np.ndarray:

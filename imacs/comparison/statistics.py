@@ -457,8 +457,12 @@ def _class_name(class_names: Sequence[str] | Mapping[int, str], label: int) -> s
     )
 
 
+#: columns the statistics read where the regions table has them
+_READ_IF_PRESENT = ("region", "correct_a", "correct_b")
+
+
 def _sorted_regions(regions: Any, required: Sequence[str]) -> pd.DataFrame:
-    """A checked copy of ``regions`` sorted by cluster, image and region."""
+    """A checked copy of the columns the statistics read, sorted by cluster and image."""
     if not isinstance(regions, pd.DataFrame):
         raise InvalidInputError(
             f"expected the regions table as a pandas DataFrame; got {type(regions).__name__}"
@@ -469,7 +473,9 @@ def _sorted_regions(regions: Any, required: Sequence[str]) -> pd.DataFrame:
             f"the regions table lacks column(s) {', '.join(missing)}; expected the columns "
             f"of the comparison's regions table ({', '.join(required)} at least)"
         )
-    table = regions.copy()
+    # only the columns the statistics read: the regions table may be wide and long
+    wanted = [*required, *(name for name in _READ_IF_PRESENT if name not in required)]
+    table = regions[[name for name in wanted if name in regions.columns]].copy()
     for name in ("image", "cluster", "region", "label"):
         if name in required or (name == "region" and name in table.columns):
             table[name] = _integer_column(table[name], name)

@@ -250,14 +250,15 @@ class RowBlocks:
 
 
 def replicates_per_chunk(n: int) -> int:
-    """Resampling replicates drawn at once for ``n`` images: 250, fewer past 16,777 images.
+    """Resampling replicates drawn at once for ``n`` images: 250, fewer past 4,194 images.
 
     Each replicate is a row of ``n`` weights or signs, so a fixed 250 would make the
     transient memory grow with the dataset (40 MB of float64 at 20,000 images, twice that
-    while drawing); past 2**22 / 250 images the chunk shrinks to keep it at 32 MB. Below
-    that the chunk, and so the random stream, is the same as always.
+    while drawing); past 2**20 / 250 images the chunk shrinks to keep it at 8 MB. The
+    random numbers are the same whatever the chunk (numpy draws the rows in turn), so the
+    chunk changes the memory and the number of passes over the rows, not the result.
     """
-    return max(1, min(250, 2**22 // max(n, 1)))
+    return max(1, min(250, 2**20 // max(n, 1)))
 
 
 def bootstrap_interval(

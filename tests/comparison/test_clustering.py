@@ -13,6 +13,7 @@ from imacs.comparison.clustering import (
     Clusterer,
     KMeansClusterer,
     get_clusterer,
+    kmeans_plusplus,
     mean_silhouette,
 )
 from imacs.errors import InvalidInputError
@@ -111,6 +112,74 @@ def test_the_chosen_k_is_refitted_on_all_rows_with_n_init_restarts() -> None:
         features.astype(np.float64)
     )
     assert np.array_equal(labels, expected)
+
+
+def test_past_fit_sample_rows_lloyd_goes_on_over_every_row_from_the_sample_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from imacs.comparison import clustering
+
+    features, truth = blobs(n_samples=400)
+    clusterer = KMeansClusterer(n_clusters=4, n_init=3, fit_sample=80)
+    labels = clusterer.fit_predict(features.astype(np.float32), seed=5)
+    assert adjusted_rand_score(truth, labels) == 1.0
+    # without clusters to find, where every fit cuts differently: the restarts run on the
+    # seeded sample, and Lloyd's iterations then go on over all rows from its centres
+    noise = np.random.default_rng(6).random((400, 3)).astype(np.float32)
+    labels = clusterer.fit_predict(noise, seed=5)
+    rows = np.sort(np.random.default_rng([5, 1]).choice(400, 80, replace=False))
+    model = KMeans(n_clusters=4, n_init=3, random_state=5, init=kmeans_plusplus)
+    model.fit(noise[rows].astype(np.float64))
+    expected = clustering.lloyd(noise, model.cluster_centers_, max_iter=300)
+    np.testing.assert_array_equal(labels, expected)
+    # a fixed point on all rows: every row's nearest cluster mean is its own cluster's
+    means = np.stack([noise[labels == c].mean(axis=0) for c in range(4)]).astype(np.float64)
+    distances = ((noise[:, None, :].astype(np.float64) - means[None]) ** 2).sum(axis=-1)
+    np.testing.assert_array_equal(distances.argmin(axis=1), labels)
+    sample_only = model.predict(noise.astype(np.float64))
+    assert adjusted_rand_score(sample_only, labels) < 1.0  # the iterations moved some rows
+    # the rows are read in chunks to the same labels
+    monkeypatch.setattr(clustering, "_CHUNK_ROWS", 64)
+    np.testing.assert_array_equal(clusterer.fit_predict(noise, seed=5), labels)
+    # at most fit_sample rows: every restart on all of them, as before
+    whole = KMeans(n_clusters=4, n_init=3, random_state=5, init=kmeans_plusplus)
+    found = KMeansClusterer(n_clusters=4, n_init=3, fit_sample=400).fit_predict(noise, seed=5)
+    np.testing.assert_array_equal(whole.fit_predict(noise.astype(np.float64)), found)
+
+
+def test_lloyd_stops_after_max_iter_and_keeps_a_centre_without_rows() -> None:
+    from imacs.comparison.clustering import lloyd
+
+    rows = np.array([[0.0], [1.0], [10.0], [11.0]])
+    # the centre at 100 wins no row; it stays put and its label is never used
+    labels = lloyd(rows, np.array([[0.0], [5.5], [100.0]]), max_iter=50)
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1])
+    # one iteration: the labels of the first assignment, before any centre moved
+    np.testing.assert_array_equal(lloyd(rows, np.array([[0.0], [100.0]]), max_iter=1), 0)
+
+
+def test_float32_features_are_read_in_place_and_left_as_they_were() -> None:
+    features, _ = blobs(n_samples=300)
+    single = features.astype(np.float32)
+    kept = single.copy()
+    labels = KMeansClusterer(k_range=(2, 6), n_init=3).fit_predict(single, seed=1)
+    np.testing.assert_array_equal(single, kept)  # not centred in place
+    # the same labels as the float64 copy of the same values gives
+    again = KMeansClusterer(k_range=(2, 6), n_init=3).fit_predict(single.astype(np.float64), seed=1)
+    np.testing.assert_array_equal(labels, again)
+    assert KMeansClusterer.takes_float32 and not AgglomerativeClusterer.takes_float32
+
+
+def test_distinct_rows_are_counted_in_chunks_up_to_what_is_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from imacs.comparison import clustering
+
+    monkeypatch.setattr(clustering, "_DISTINCT_CHUNK", 3)
+    rows = np.repeat(np.arange(5.0)[:, None], 4, axis=0)  # 5 distinct rows, 20 in all
+    assert clustering._distinct_rows(rows, 10) == 5
+    assert clustering._distinct_rows(rows, 3) == 3
+    assert clustering._distinct_rows(rows[:0], 3) == 0
 
 
 def test_k_range_is_clipped_to_the_rows() -> None:
@@ -249,6 +318,8 @@ def test_parameters_read_back() -> None:
         "n_init": 3,
         "silhouette_sample": 2000,
         "search_n_init": 3,
+        "fit_sample": 20_000,
+        "max_iter": 300,
         "n_jobs": None,
     }
     assert repr(AgglomerativeClusterer()) == (

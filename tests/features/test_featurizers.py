@@ -388,6 +388,22 @@ def test_standardize_blocks_z_scores_columns_and_weighs_blocks_equally() -> None
     np.testing.assert_allclose(combined, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_standardize_blocks_reads_chunks_of_rows_to_the_same_result(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imacs.features import combine
+
+    rng = np.random.default_rng(11)
+    blocks = [rng.normal(3, 2, size=(50, 5)).astype(np.float32), rng.random((50, 2))]
+    whole = standardize_blocks(blocks)
+    monkeypatch.setattr(combine, "_CHUNK_ROWS", chunk)
+    np.testing.assert_allclose(standardize_blocks(blocks), whole, rtol=1e-6, atol=1e-7)
+    blocks[1][49, 0] = np.inf  # found in the last chunk too
+    with pytest.raises(InvalidInputError, match="block 1 holds NaN or infinite"):
+        standardize_blocks(blocks)
+
+
 def test_standardize_blocks_ignores_units_and_rounding_noise() -> None:
     rng = np.random.default_rng(10)
     block = rng.random((30, 4))

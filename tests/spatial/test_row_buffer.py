@@ -118,3 +118,24 @@ def test_resampling_over_blocks_equals_it_over_the_array() -> None:
     short = RowBlocks(51, 6, blocks.blocks)
     with pytest.raises(ValueError, match="expected 51 rows"):
         short.weighted_sums(np.ones((1, 51)))
+
+
+@pytest.mark.parametrize("chunk", [1, 37])
+def test_resampling_gives_the_same_result_whatever_its_chunk(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imacs.spatial import positional
+
+    values = np.random.default_rng(8).normal(0.05, 1.0, size=(40, 5))
+    statistics = (
+        lambda rng: positional.bootstrap_interval(values, 0.05, 120, rng),
+        lambda rng: positional.maxt_sign_flip(values, 150, rng),
+    )
+    whole = [statistic(np.random.default_rng(9)) for statistic in statistics]
+    monkeypatch.setattr(positional, "replicates_per_chunk", lambda n: chunk)
+    for statistic, expected in zip(statistics, whole, strict=True):
+        np.testing.assert_allclose(statistic(np.random.default_rng(9)), expected, rtol=1e-12)
+    assert positional.replicates_per_chunk(40) == chunk
+    monkeypatch.undo()
+    assert positional.replicates_per_chunk(4000) == 250
+    assert positional.replicates_per_chunk(20_000) == 2**20 // 20_000
