@@ -12,8 +12,13 @@ smallest worst case.
 
     .venv/bin/python benchmarks/call_size.py              # about 3 minutes on 2 CPU cores
     .venv/bin/python benchmarks/call_size.py --sizes 64   # one size
+    .venv/bin/python benchmarks/call_size.py --framework keras   # the Keras adapter
 
-Writes ``benchmarks/results/call_size-cpu.json``.
+``--framework keras`` measures the same through the Keras adapter (TensorFlow), on Keras
+models of the same two shapes, to see whether a limit would pay there too; the Keras
+adapter applies none.
+
+Writes ``benchmarks/results/call_size-cpu.json`` (``call_size-keras-cpu.json``).
 """
 
 from __future__ import annotations
@@ -54,16 +59,54 @@ def per_image_ms(model: imacs.ModelAdapter, images: np.ndarray, n: int, repeats:
     return 1000 * best
 
 
+def keras_models() -> list[tuple[str, object]]:
+    """Keras models of the two shapes, channels last, untrained (the cost is measured)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+
+    def cnn(*stack: object) -> object:
+        return keras.Sequential([keras.Input((None, None, 3)), *stack])
+
+    wide = cnn(
+        layers.Conv2D(32, 3, padding="same", activation="relu"),
+        layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
+        layers.Conv2D(128, 3, strides=2, padding="same", activation="relu"),
+        layers.Conv2D(256, 3, strides=2, padding="same", activation="relu"),
+        layers.Conv2D(256, 3, padding="same", activation="relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(10),
+    )
+    small = cnn(
+        layers.Conv2D(8, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(16, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(32, 3, padding="same", activation="relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(10),
+    )
+    return [("attribution_speed CNN", wide), ("demo CNN", small)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128, 224])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--framework", choices=("torch", "keras"), default="torch")
     args = parser.parse_args()
     from imacs_torch.adapter import CPU_CALL_PIXELS
 
     rows = []
-    for name, module in (("attribution_speed CNN", build_cnn()), ("demo CNN", torch_cnn())):
-        model = imacs.load_model(module, device="cpu", call_pixels=None)
+    if args.framework == "torch":
+        models = [
+            (name, imacs.load_model(module, device="cpu", call_pixels=None))
+            for name, module in (("attribution_speed CNN", build_cnn()), ("demo CNN", torch_cnn()))
+        ]
+    else:
+        models = [(name, imacs.load_model(module)) for name, module in keras_models()]
+    for name, model in models:
         for size in args.sizes:
             images = natural_images(max(CALLS), size)
             costs = {n: per_image_ms(model, images, n, args.repeats) for n in CALLS}
@@ -104,13 +147,16 @@ def main() -> None:
             f"mean {np.mean(ratios):.2f}x"
         )
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "call_size-cpu.json"
+    out = RESULTS / (
+        "call_size-cpu.json" if args.framework == "torch" else "call_size-keras-cpu.json"
+    )
     out.write_text(
         json.dumps(
             {
                 "machine": platform.platform(),
+                "framework": args.framework,
                 "torch_threads": torch.get_num_threads(),
-                "call_pixels": CPU_CALL_PIXELS,
+                "call_pixels": CPU_CALL_PIXELS if args.framework == "torch" else None,
                 "rows": rows,
                 "candidates": {str(k): v for k, v in budgets.items()},
             },
