@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 import imacs
-from imacs.demo.models import torch_cnn
+from imacs.demo.models import keras_cnn, torch_cnn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from attribution_speed import build_cnn, natural_images
@@ -78,16 +78,7 @@ def keras_models() -> list[tuple[str, object]]:
         layers.GlobalAveragePooling2D(),
         layers.Dense(10),
     )
-    small = cnn(
-        layers.Conv2D(8, 3, padding="same", activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Conv2D(16, 3, padding="same", activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Conv2D(32, 3, padding="same", activation="relu"),
-        layers.GlobalAveragePooling2D(),
-        layers.Dense(10),
-    )
-    return [("attribution_speed CNN", wide), ("demo CNN", small)]
+    return [("attribution_speed CNN", wide), ("demo CNN", keras_cnn())]
 
 
 def main() -> None:

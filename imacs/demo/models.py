@@ -38,6 +38,25 @@ def torch_cnn(channels: int = 3, classes: int = 10) -> Any:
     )
 
 
+def keras_cnn(shape: tuple[Any, ...] = (None, None, 3), classes: int = 10) -> Any:
+    """The demo's Keras CNN for channel-last inputs of ``shape``, untrained."""
+    import keras
+
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            layers.Conv2D(8, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(classes),
+        ]
+    )
+
+
 def train_torch_cnn(
     images: np.ndarray,
     labels: np.ndarray,
@@ -89,18 +108,7 @@ def train_keras_cnn(
     check_seed(seed)
     check_positive_int(epochs, "epochs")
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input(images.shape[1:]),
-            keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(int(labels.max()) + 1),
-        ]
-    )
+    model = keras_cnn(images.shape[1:], int(labels.max()) + 1)
     model.compile(
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -135,23 +135,13 @@ def test_measures_are_registered_and_read_lower_as_better(demo) -> None:
 
 
 def test_the_same_network_in_keras_gives_the_same_similarities(demo) -> None:
-    keras = pytest.importorskip("keras")
+    pytest.importorskip("keras")
     from imacs_tensorflow import TensorFlowAdapter
 
+    from imacs.demo.models import keras_cnn
+
     model, images, targets = demo
-    layers = keras.layers
-    twin = keras.Sequential(
-        [
-            keras.Input(images.shape[1:]),
-            layers.Conv2D(8, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.GlobalAveragePooling2D(),
-            layers.Dense(10),
-        ]
-    )
+    twin = keras_cnn(images.shape[1:])
     weights = [p.detach().numpy() for p in model.model.parameters()]
     twin.set_weights([w.transpose(2, 3, 1, 0) if w.ndim == 4 else w.T for w in weights])
     method = imacs.get_method("gradient")
