@@ -386,18 +386,26 @@ class KMeansClusterer(Clusterer):
         if k == 1:
             return np.zeros(n_rows, dtype=np.int64)
         if self.fit_sample is None or n_rows <= self.fit_sample:
-            # its own float64 copy (the base class's, or one of float32 features)
-            owned = features if features.dtype == np.float64 else features.astype(np.float64)
-            return self._kmeans(owned, k, seed, own=True)
+            return self._fit_all(features, k, seed)
         from sklearn.cluster import KMeans
 
         rng = np.random.default_rng([seed, 1])
         rows = np.sort(rng.choice(n_rows, self.fit_sample, replace=False))
+        sample = np.asarray(features[rows], dtype=np.float64)
+        if _distinct_rows(sample, k) < k:
+            # the sample misses some of the few distinct rows: it cannot seat k centres
+            return self._fit_all(features, k, seed)
         model = KMeans(
             n_clusters=k, n_init=self.n_init, random_state=seed, init=kmeans_plusplus, copy_x=False
         )
-        model.fit(np.asarray(features[rows], dtype=np.float64))
+        model.fit(sample)
         return lloyd(features, model.cluster_centers_, max_iter=self.max_iter)
+
+    def _fit_all(self, features: np.ndarray, k: int, seed: int) -> np.ndarray:
+        """Every restart on every row, on its own float64 copy (the base class's, or one
+        made of float32 features)."""
+        owned = features if features.dtype == np.float64 else features.astype(np.float64)
+        return self._kmeans(owned, k, seed, own=True)
 
     def _kmeans(
         self,

@@ -147,6 +147,17 @@ def test_past_fit_sample_rows_lloyd_goes_on_over_every_row_from_the_sample_fit(
     np.testing.assert_array_equal(whole.fit_predict(noise.astype(np.float64)), found)
 
 
+def test_a_sample_that_misses_a_rare_distinct_row_falls_back_to_every_row() -> None:
+    # four distinct rows, one of them once in 400: a sample of 50 cannot seat 4 centres
+    rows = np.repeat(np.array([[0.0], [10.0], [20.0]], dtype=np.float32), 133, axis=0)
+    rows = np.concatenate([rows, np.array([[30.0]], dtype=np.float32)])
+    sampled = np.random.default_rng([0, 1]).choice(len(rows), 50, replace=False)
+    assert len(rows) - 1 not in sampled
+    labels = KMeansClusterer(n_clusters=4, n_init=2, fit_sample=50).fit_predict(rows, seed=0)
+    assert len(np.unique(labels)) == 4
+    assert len(np.unique(labels[-1:])) == 1 and labels[-1] not in labels[:-1]
+
+
 def test_lloyd_stops_after_max_iter_and_keeps_a_centre_without_rows() -> None:
     from imacs.comparison.clustering import lloyd
 
