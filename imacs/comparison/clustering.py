@@ -138,8 +138,8 @@ def lloyd(features: np.ndarray, centres: np.ndarray, *, max_iter: int) -> np.nda
     Each iteration reads the rows a chunk at a time: every row's nearest centre (ties:
     the lower index), then each centre moves to its rows' mean (a centre left without
     rows stays where it was). Stops when an iteration changes no label, or after
-    ``max_iter`` iterations; returns the labels of the last assignment, which are each
-    row's nearest centre among the centres they were assigned by.
+    ``max_iter`` iterations, and returns the last assignment: each row's nearest centre
+    among that iteration's centres. Centres that won no row leave their labels unused.
     """
     n_rows = features.shape[0]
     centres = np.array(centres, dtype=np.float64)
