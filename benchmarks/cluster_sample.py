@@ -3,14 +3,15 @@
 ``KMeansClusterer`` chooses k on a sample of the regions (``silhouette_sample``) and then
 fits the chosen k. Fitting it on every region makes the clustering's memory and time
 grow with the dataset: a float64 copy of every region's features, ``n_init`` restarts
-over all of them. With ``fit_sample`` rows the fit sees a seeded sample only and every
-region is then given its nearest centre, a chunk of rows at a time.
+over all of them. With ``fit_sample`` rows the restarts see a seeded sample only, and
+Lloyd's iterations then go on over every region from the best restart's centres, a
+chunk of rows at a time, until no label changes.
 
 This measures what the sample costs in quality, on the features of a real comparison:
 the planted-shortcut digits pair (``benchmarks/compare_speed.py``'s models) compared on
 ``--images`` digits with Integrated Gradients (16 steps); a clusterer passed to
 ``imacs.compare`` keeps the standardized features it is given. On those features, at
-the k the comparison chose:
+the k the comparison chose and at each ``--more-k`` (12 and 20):
 
 - the reference: a fit on every row (``fit_sample=None``) with seed 0;
 - the noise floor: fits on every row with seeds 1..``--seeds``, against the reference.
@@ -19,9 +20,11 @@ the k the comparison chose:
   index of their labels against the reference, and their k-means objective (the sum of
   squared distances of every row to its centre) over the reference's.
 
-A sample size is good enough when its agreement with the reference and its objective
-are within the range of the full fits' own. The default was chosen as the smallest such
-size::
+At k = 12 and 20 the full fits with other seeds already disagree with the reference, so
+a sample size is judged against their range: the default, 20,000, was the size whose
+fits' objective stayed within the full fits' range at every k, with about their
+agreement; smaller samples' objectives went up to 1.4% above the reference's
+(docs/comparison.md has the table)::
 
     .venv/bin/python benchmarks/cluster_sample.py       # about 4 minutes on 2 CPU cores
 
