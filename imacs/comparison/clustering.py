@@ -157,9 +157,10 @@ def lloyd(features: np.ndarray, centres: np.ndarray, *, max_iter: int) -> np.nda
             old = labels[start : start + len(rows)]
             changed += int(np.count_nonzero(nearest != old))
             old[:] = nearest
-            counts += np.bincount(nearest, minlength=k)
-            for cluster in range(k):
-                sums[cluster] += rows[nearest == cluster].sum(axis=0)
+            members = np.zeros((len(rows), k))
+            members[np.arange(len(rows)), nearest] = 1.0
+            counts += members.sum(axis=0)
+            sums += members.T @ rows
         if not changed:
             break
         filled = counts > 0

@@ -596,9 +596,8 @@ class ComparisonRun:
             with self.progress.stage("clustering", 1) as tick:
                 fit = functools.partial(s.clusterer.fit_predict, features, seed=s.seed)
                 clusters = timed("cluster", fit)
-                del fit
                 tick(1)
-            del features  # what remains of the run keeps no copy of every region's features
+            del features, fit  # what remains of the run keeps no copy of every region's features
             start = time.perf_counter()
             images = self._image_table()
             regions = pd.concat(self.region_parts, ignore_index=True)
