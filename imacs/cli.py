@@ -743,7 +743,8 @@ def _names(text: str | None) -> list[str] | None:
 @click.option(
     "--store",
     default=None,
-    help="Folder that keeps results between runs [default: $IMACS_STORE or ~/.cache/imacs/store].",
+    help="Folder or URL (s3://bucket/path...) that keeps results between runs "
+    "[default: $IMACS_STORE or ~/.cache/imacs/store].",
 )
 @click.option(
     "--format",
@@ -947,8 +948,7 @@ _STORE_OPTION = click.option(
     "--store",
     "store_path",
     default=None,
-    type=click.Path(file_okay=False),
-    help="The store folder [default: $IMACS_STORE or ~/.cache/imacs/store].",
+    help="The store folder or URL [default: $IMACS_STORE or ~/.cache/imacs/store].",
 )
 _YES_OPTION = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 
@@ -959,9 +959,9 @@ def store() -> None:
 
 
 def _open_store(path: str | None) -> Any:
-    from imacs.store import Store, default_store_path
+    from imacs.store import open_store
 
-    return Store(default_store_path() if path is None else path, create=False)
+    return open_store(path, create=False)
 
 
 def _amount(size: float) -> str:
@@ -1009,10 +1009,10 @@ def store_info(store_path: str | None, as_json: bool) -> None:
     leftovers = opened.temporaries()
     total = {key: sum(stage[key] for stage in stages.values()) for key in ("results", "bytes")}
     if as_json:
-        info = {"store": str(opened.root), "stages": stages, "total": total}
+        info = {"store": opened.location, "stages": stages, "total": total}
         click.echo(json.dumps(info | {"stale_temporary_files": len(leftovers)}, indent=2))
         return
-    table = Table(title=f"imacs store {opened.root}", title_justify="left")
+    table = Table(title=f"imacs store {opened.location}", title_justify="left")
     table.add_column("stage")
     table.add_column("results", justify="right")
     table.add_column("size", justify="right")
@@ -1088,12 +1088,12 @@ def store_prune(store_path: str | None, older_than: str, yes: bool) -> None:
     old = [result for result in opened.results() if result.mtime < cutoff]
     when = datetime.datetime.fromtimestamp(cutoff).isoformat(sep=" ", timespec="seconds")
     if not old:
-        click.echo(f"no results in {opened.root} were written before {when}")
+        click.echo(f"no results in {opened.location} were written before {when}")
         return
     size = _amount(sum(result.size for result in old))
     if not yes:
         click.confirm(
-            f"remove {len(old)} results ({size}) written before {when} from {opened.root}?",
+            f"remove {len(old)} results ({size}) written before {when} from {opened.location}?",
             abort=True,
         )
     opened.remove([result.path for result in old] + opened.temporaries())
@@ -1109,9 +1109,9 @@ def store_clear(store_path: str | None, yes: bool) -> None:
     opened = _open_store(store_path)
     count = sum(1 for _ in opened.results())
     if not yes:
-        click.confirm(f"remove all {count} results from {opened.root}?", abort=True)
+        click.confirm(f"remove all {count} results from {opened.location}?", abort=True)
     freed = opened.clear()
-    click.echo(f"removed {count} results ({_amount(freed)}) from {opened.root}")
+    click.echo(f"removed {count} results ({_amount(freed)}) from {opened.location}")
 
 
 @cli.command()

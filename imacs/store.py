@@ -50,7 +50,7 @@ import socket
 import time
 import warnings
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions, version
 from pathlib import Path
@@ -125,11 +125,21 @@ def npy_header(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def default_store_path() -> Path:
-    """``$IMACS_STORE``, else ``$XDG_CACHE_HOME/imacs/store``, else ``~/.cache/imacs/store``."""
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z][A-Za-z0-9+.-]*::")
+
+
+def is_remote(location: str) -> bool:
+    """Whether ``location`` is a URL of a store that fsspec reaches (not ``file://``)."""
+    return _URL.match(location) is not None and not location.startswith("file://")
+
+
+def default_store_path() -> Path | str:
+    """``$IMACS_STORE`` (a folder or a URL), else ``$XDG_CACHE_HOME/imacs/store``, else
+    ``~/.cache/imacs/store``."""
     explicit = os.environ.get("IMACS_STORE")
     if explicit:
-        return Path(explicit)
+        # a URL stays text: a Path would fold its "//"
+        return explicit if is_remote(explicit) else Path(explicit)
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
     return Path(cache) / "imacs" / "store"
 
@@ -247,6 +257,28 @@ def _damage(stage: str, key: str, data: bytearray) -> str | None:
     return "its checksum does not match its content"
 
 
+def encode(stage: str, key: str, array: np.ndarray) -> tuple[bytes, bytes | memoryview, bytes]:
+    """A result file's three parts: the ``.npy`` header, the array's bytes, the trailer."""
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise InvalidInputError(
+            f"cannot store an array of dtype {array.dtype}: the store holds plain arrays "
+            "(numbers, booleans, strings) only"
+        )
+    header = npy_header(array)
+    body = array.data if array.size else b""
+    return header, body, _trailer(stage, key, header, body)
+
+
+def problem_with(stage: str, key: str, data: bytearray) -> str | None:
+    """What is wrong with a result file's bytes, or ``None`` if they hold a plain array."""
+    problem = _damage(stage, key, data)
+    if problem is None and _decode(data) is None:
+        problem = "its content is not a plain array"
+    return problem
+
+
 def _decode(data: bytearray) -> np.ndarray | None:
     payload = memoryview(data)[:-_TRAILER_SIZE]
     array = parse_npy(payload)
@@ -289,15 +321,31 @@ class Store:
     ----------
     root:
         The folder. It is created if missing; an existing non-empty folder that is not a
-        store is refused, so a typo cannot scatter results into a user's files.
+        store is refused, so a typo cannot scatter results into a user's files. A URL
+        (``s3://bucket/imacs-store``, ``gs://...``, ``memory://...``) makes a
+        :class:`FsspecStore` instead; ``file://`` URLs are local folders.
     create:
         ``False`` to only open an existing store (``imacs store`` commands): a folder
         without a store is then an error, never made into one.
     """
 
+    #: where the store is, as the user names it: a folder, or a URL for remote stores
+    location: str
+
+    def __new__(cls, root: Any = None, *args: Any, **kwargs: Any) -> Store:
+        # a URL is a store on another file system; copies (pickle) pass no root
+        if cls is Store and isinstance(root, str) and is_remote(root):
+            from imacs.remote_store import FsspecStore
+
+            return super().__new__(FsspecStore)
+        return super().__new__(cls)
+
     def __init__(self, root: str | os.PathLike[str], *, create: bool = True):
+        if isinstance(root, str) and root.startswith("file://"):
+            root = root[len("file://") :]
         self.root = Path(root).expanduser()
         self._root = str(self.root)
+        self.location = self._root
         self._folders: set[str] = set()
         marker = self.root / MARKER
         try:
@@ -359,6 +407,11 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self._root!r})"
 
+    @property
+    def local_folder(self) -> Path | None:
+        """The store's folder on this machine, where temporary files may go beside it."""
+        return self.root
+
     def _path(self, stage: str, key: str) -> Path:
         return Path(self._file(stage, key))
 
@@ -405,6 +458,17 @@ class Store:
         self._discard(path, status, problem, stage)
         return None
 
+    def has_many(self, stage: str, keys: Sequence[str]) -> list[bool]:
+        """:meth:`has` of each key; a store at a URL asks concurrently where it can."""
+        return [self.has(stage, key) for key in keys]
+
+    def load_many(self, stage: str, keys: Sequence[str]) -> list[np.ndarray | None]:
+        """The arrays under ``keys``, as :meth:`load` gives each (``None`` where missing).
+
+        A store at a URL reads them with concurrent requests; a folder one after another.
+        """
+        return [self.load(stage, key) for key in keys]
+
     def _discard(self, path: str, status: os.stat_result, problem: str, stage: str) -> None:
         try:
             now = os.stat(path)
@@ -427,18 +491,9 @@ class Store:
         disk, a read-only folder), leaving no partial file behind.
         """
         path = self._file(stage, key)
-        if not array.flags.c_contiguous:
-            array = np.ascontiguousarray(array)
-        if array.dtype.hasobject:
-            raise InvalidInputError(
-                f"cannot store an array of dtype {array.dtype}: the store holds plain arrays "
-                "(numbers, booleans, strings) only"
-            )
-        header = npy_header(array)
-        body = array.data if array.size else b""
-        trailer = _trailer(stage, key, header, body)
+        parts = encode(stage, key, array)
         try:
-            self._write(path, key, (header, body, trailer))
+            self._write(path, key, parts)
         except OSError as exc:
             raise self._write_error(exc, f"save a {stage} result in the store") from exc
 
@@ -534,10 +589,7 @@ class Store:
             return None  # removed meanwhile: nothing there is damaged
         except OSError as exc:
             return f"it cannot be read: {exc}"
-        problem = _damage(result.stage, result.key, data)
-        if problem is None and _decode(data) is None:
-            problem = "its content is not a plain array"
-        return problem
+        return problem_with(result.stage, result.key, data)
 
     def remove(self, paths: list[str]) -> int:
         """Delete result or temporary files of this store; how many bytes that freed."""
@@ -621,8 +673,8 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
-def open_store(store: Store | str | os.PathLike[str] | None) -> Store:
-    """A store from a path, an existing store, or ``None`` for the default location."""
+def open_store(store: Store | str | os.PathLike[str] | None, *, create: bool = True) -> Store:
+    """A store from a path or URL, an existing store, or ``None`` for the default location."""
     if isinstance(store, Store):
         return store
-    return Store(default_store_path() if store is None else store)
+    return Store(default_store_path() if store is None else store, create=create)

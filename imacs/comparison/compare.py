@@ -255,8 +255,10 @@ def compare(
         forward passes per image, and the randomisation test attributes every image
         again once per randomised layer (``len(model.parameter_layers())`` times).
     store:
-        Where results are kept and found again (a folder); by default
-        ``$IMACS_STORE`` or ``~/.cache/imacs/store``.
+        Where results are kept and found again: a folder, a URL that fsspec reaches
+        (``s3://bucket/imacs-store``; :mod:`imacs.remote_store`) or a
+        :class:`~imacs.store.Store`; by default ``$IMACS_STORE`` or
+        ``~/.cache/imacs/store``.
     executor, executor_params:
         Where the attribution tasks and the per-image tasks (segment, score, featurize)
         run: ``"in-process"`` (the default), an installed executor's name with its

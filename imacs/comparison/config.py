@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from imacs.errors import InvalidInputError
+from imacs.store import is_remote
 
 SECTIONS: dict[str, frozenset[str]] = {
     "model_a": frozenset({"path", "name", "adapter", "options", "preprocessing"}),
@@ -112,7 +113,11 @@ def load_config(path: str | Path) -> dict[str, dict[str, Any]]:
                 f"{', '.join(sorted(SECTIONS[section]))}"
             )
         for key in values:
-            if (section, key) in PATH_KEYS and isinstance(values[key], str):
+            if (
+                (section, key) in PATH_KEYS
+                and isinstance(values[key], str)
+                and not is_remote(values[key])  # a URL (s3://...) is no relative path
+            ):
                 values[key] = str((file.parent / values[key]).resolve())
         if "options" in values and section in ("model_a", "model_b"):
             _check_model_options(values["options"], section, file)

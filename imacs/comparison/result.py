@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from imacs.comparison.alerts import Alert
-from imacs.errors import InvalidInputError, OutputError
+from imacs.errors import InvalidInputError, OutputError, StoreError
 from imacs.jsonable import json_ready
 
 #: the tables of a comparison, in the order they are saved and described
@@ -155,16 +155,32 @@ class Comparison:
     @property
     def has_store(self) -> bool:
         """Whether the store behind the tables is there to read images and maps from."""
-        from imacs.store import MARKER
-
-        return self.store is not None and (Path(self.store) / MARKER).is_file()
-
-    def _stored(self, stage: str, key: str) -> Any:
-        from imacs.store import Store
+        from imacs.store import MARKER, is_remote
 
         if self.store is None:
+            return False
+        if not is_remote(self.store):
+            return (Path(self.store) / MARKER).is_file()
+        try:
+            self._opened_store()
+        except StoreError:
+            return False
+        return True
+
+    def _opened_store(self) -> Any:
+        from imacs.store import open_store
+
+        # opened once: a remote store's marker is a request, an image's arrays are three
+        opened = self.__dict__.get("_store_opened")
+        if opened is None or opened.location != self.store:
+            opened = open_store(self.store, create=False)
+            self.__dict__["_store_opened"] = opened
+        return opened
+
+    def _stored(self, stage: str, key: str) -> Any:
+        if self.store is None:
             raise InvalidInputError("this comparison has no store to read images and maps from")
-        array = Store(self.store, create=False).load(stage, key)
+        array = self._opened_store().load(stage, key)
         if array is None:
             raise InvalidInputError(
                 f"the store {self.store!r} no longer holds {stage} {key}; run the comparison "

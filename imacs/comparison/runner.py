@@ -42,7 +42,14 @@ from imacs.comparison.quality import DEFAULT_QUALITY_IMAGES
 from imacs.comparison.result import Comparison
 from imacs.comparison.scoring import normalise_map
 from imacs.comparison.statistics import DEFAULT_MIN_EFFECT, DEFAULT_PERMUTATIONS
-from imacs.comparison.tasks import AttributionWork, MissingMaps, ScoredBatch, ScoreWork, load_stored
+from imacs.comparison.tasks import (
+    AttributionWork,
+    MissingMaps,
+    ScoredBatch,
+    ScoreWork,
+    load_all,
+    load_stored,
+)
 from imacs.data.sources import DataSource
 from imacs.errors import InvalidInputError
 from imacs.features.base import Featurizer
@@ -55,6 +62,8 @@ from imacs.store import Store, array_digest, make_key, producer
 TARGETS = ("label", "pred_a", "pred_b", "own")
 #: images per attribution task: the unit a killed run loses at most, per model
 TASK_SIZE = 16
+#: results of many images read from the store in one call (concurrently from a URL's)
+READ_TOGETHER = 256
 
 
 @dataclass
@@ -195,7 +204,7 @@ class ComparisonRun:
         return load_stored(self.store, stage, key)
 
     def _images(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        return np.stack([self._load("images", self.image_keys[i]) for i in indices])
+        return np.stack(load_all(self.store, "images", [self.image_keys[i] for i in indices]))
 
     def _batches(self, n: int, size: int) -> Iterator[np.ndarray]:
         for start in range(0, n, size):
@@ -217,13 +226,14 @@ class ComparisonRun:
             total = None
         with self.progress.stage("reading images", total) as tick:
             for batch in self.source.batches(self.settings.batch_size):
-                for image, name in zip(batch.images, batch.names, strict=True):
-                    key = array_digest(image)
-                    # a load, not has(): it finds a damaged copy, which later stages need whole
-                    if self.store.load("images", key) is None:
+                batch_keys = [array_digest(image) for image in batch.images]
+                # loads, not has(): they find a damaged copy, which later stages need whole
+                found = self.store.load_many("images", batch_keys)
+                for image, key, stored in zip(batch.images, batch_keys, found, strict=True):
+                    if stored is None:
                         self.store.save("images", key, image)
-                    keys.append(key)
-                    names.append(name)
+                keys += batch_keys
+                names += batch.names
                 if len(batch.images):
                     batch_low = batch.images.min(axis=(0, 1, 2))
                     batch_high = batch.images.max(axis=(0, 1, 2))
@@ -375,7 +385,8 @@ class ComparisonRun:
                 for target, image in zip(self.targets[side], self.image_keys, strict=True)
             ]
             self.map_keys[side] = keys
-            missing = [i for i, key in enumerate(keys) if not self.store.has("attributions", key)]
+            found = self.store.has_many("attributions", keys)
+            missing = [i for i, there in enumerate(found) if not there]
             tasks = [missing[i : i + TASK_SIZE] for i in range(0, len(missing), TASK_SIZE)]
             work = AttributionWork(
                 PortableModel(model, side=side),
@@ -450,8 +461,8 @@ class ComparisonRun:
         if "positional" in s.spatial:
             from imacs.spatial.positional import PositionalAccumulator
 
-            # past 16 MB the binned maps wait in a temporary file beside the store's
-            self.positional = PositionalAccumulator(directory=self.store.root)
+            # past 16 MB the binned maps wait in a temporary file beside a local store
+            self.positional = PositionalAccumulator(directory=self.store.local_folder)
         embedder = None
         if any(f.requires for f in s.featurizers):
             model = self.models[s.embedding_model]
@@ -542,9 +553,10 @@ class ComparisonRun:
                 if len(images) > s.causal_max_images:
                     images = np.sort(rng.choice(images, s.causal_max_images, replace=False))
                 masked = []
-                for i in images:
-                    image = self._load("images", self.image_keys[i])
-                    labels = self._segments(i, image)
+                pixels = load_all(self.store, "images", [self.image_keys[i] for i in images])
+                found = self.store.load_many("segments", [self.segment_keys[i] for i in images])
+                for i, image, stored in zip(images, pixels, found, strict=True):
+                    labels = self._segments(i, image) if stored is None else stored
                     ids = members.loc[members["image"] == i, "region"].to_numpy()
                     masked.append(fill_regions(image, np.isin(labels, ids), s.causal))
                 hidden = np.stack(masked)
@@ -649,7 +661,7 @@ class ComparisonRun:
                 "pixel_min": self.pixel_range[0],
                 "pixel_max": self.pixel_range[1],
             },
-            store=str(self.store.root),
+            store=self.store.location,
             work={"attributed_a": self.attributed["a"], "attributed_b": self.attributed["b"]},
             timings=timings,
             spatial=spatial,
@@ -709,11 +721,14 @@ class ComparisonRun:
         s = self.settings
         first = self._images([0])
         shape = first.shape[1:]
-        sample_index = [
-            i
-            for i in range(min(len(self.image_keys), 4 * ACTIVATION_IMAGES))
-            if self._load("images", self.image_keys[i]).shape == shape
-        ][:ACTIVATION_IMAGES]
+        sample_index: list[int] = []
+        candidates = self.image_keys[: 4 * ACTIVATION_IMAGES]
+        for start in range(0, len(candidates), ACTIVATION_IMAGES):  # a chunk read together
+            if len(sample_index) >= ACTIVATION_IMAGES:
+                break
+            chunk = load_all(self.store, "images", candidates[start : start + ACTIVATION_IMAGES])
+            sample_index += [start + j for j, image in enumerate(chunk) if image.shape == shape]
+        sample_index = sample_index[:ACTIVATION_IMAGES]
         with self.progress.stage("where in the frame", 1) as tick:
             result = analyse_models(
                 self.models, self._images(sample_index), parts=s.spatial, batch_size=s.batch_size
@@ -736,9 +751,13 @@ class ComparisonRun:
     def _relative_deltas(self, side: str) -> np.ndarray:
         """Per image, the map's completeness error as a share of its attribution; NaN if unknown."""
         deltas = np.full(len(self.image_keys), np.nan)
-        for i, key in enumerate(self.map_keys[side]):
-            stored = self.store.load("convergence", key)
-            if stored is not None:
+        keys = self.map_keys[side]
+        for start in range(0, len(keys), READ_TOGETHER):
+            for i, stored in enumerate(
+                self.store.load_many("convergence", keys[start : start + READ_TOGETHER]), start
+            ):
+                if stored is None:
+                    continue
                 delta, total = float(stored[0]), float(stored[1])
                 deltas[i] = abs(delta) / total if total > 0 else (0.0 if delta == 0 else np.inf)
         return deltas

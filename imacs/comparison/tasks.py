@@ -40,10 +40,19 @@ def load_stored(store: Store, stage: str, key: str) -> np.ndarray:
     array = store.load(stage, key)
     if array is None:
         raise InvalidInputError(
-            f"the store {str(store.root)!r} lost the {stage} result {key} while the "
+            f"the store {store.location!r} lost the {stage} result {key} while the "
             "comparison ran (was it cleared?); run the comparison again to recompute it"
         )
     return array
+
+
+def load_all(store: Store, stage: str, keys: Sequence[str]) -> list[np.ndarray]:
+    """The ``stage`` results under ``keys``, read together; a clear error if one is lost."""
+    arrays = store.load_many(stage, keys)
+    for key, array in zip(keys, arrays, strict=True):
+        if array is None:
+            return [load_stored(store, stage, key)]  # raises the error naming it
+    return [array for array in arrays if array is not None]
 
 
 @dataclass
@@ -58,7 +67,7 @@ class AttributionWork:
     batch_size: int
 
     def __call__(self, task: list[int]) -> tuple[Any, Any]:
-        images = np.stack([load_stored(self.store, "images", self.image_keys[i]) for i in task])
+        images = np.stack(load_all(self.store, "images", [self.image_keys[i] for i in task]))
         result = self.method.attribute(
             self.model.get(), images, self.targets[task], batch_size=self.batch_size
         )
@@ -122,8 +131,8 @@ class ScoreWork:
         raw: dict[str, list[np.ndarray]] = {"a": [], "b": []}
         missing = []
         for side in raw:
-            for i in index:
-                stored = self.store.load("attributions", self.map_keys[side][i])
+            keys = [self.map_keys[side][i] for i in index]
+            for i, stored in zip(index, self.store.load_many("attributions", keys), strict=True):
                 if stored is None:
                     missing.append((side, int(i)))
                 else:
@@ -138,8 +147,12 @@ class ScoreWork:
 
         seconds = {"segment": 0.0, "featurize": 0.0, "spatial": 0.0}
         start = time.perf_counter()
-        images = [load_stored(self.store, "images", self.image_keys[i]) for i in index]
-        labels = [self.segments(i, image) for i, image in zip(index, images, strict=True)]
+        images = load_all(self.store, "images", [self.image_keys[i] for i in index])
+        found = self.store.load_many("segments", [self.segment_keys[i] for i in index])
+        labels = [
+            self.segments(i, image) if stored is None else stored
+            for i, image, stored in zip(index, images, found, strict=True)
+        ]
         seconds["segment"] += time.perf_counter() - start
         positional = None
         if self.positional:

@@ -92,7 +92,7 @@ def data() -> Any:
     return shortcut_digits(split_indices()[1][:N_IMAGES], shortcut=False, seed=3)
 
 
-def _compare(model_files: tuple[str, str], data: Any, store: Path, **settings: Any) -> Any:
+def _compare(model_files: tuple[str, str], data: Any, store: Any, **settings: Any) -> Any:
     models = [imacs.load_model(path, trust=True) for path in model_files]
     if "method" not in settings:
         settings["method_params"] = {"n_steps": 8}
@@ -151,6 +151,27 @@ def test_a_ray_run_gives_the_tables_of_an_in_process_run_and_shares_its_store(
     assert ray.available_resources().get("CPU", 0) == 0
     executor.shutdown()
     assert _cpus_given_back()
+
+
+def test_a_ray_run_on_a_store_reached_through_fsspec_gives_the_same_tables(
+    cluster: Any, model_files: tuple[str, str], data: Any, tmp_path: Path
+) -> None:
+    """The workers read and write the store through fsspec, as they would an object store."""
+    from fsspec.implementations.local import LocalFileSystem
+    from imacs_ray import RayExecutor
+
+    from imacs.remote_store import FsspecStore
+
+    local = _compare(model_files, data, tmp_path / "local-store")
+    remote = FsspecStore(str(tmp_path / "fsspec-store"), filesystem=LocalFileSystem())
+    executor = RayExecutor()
+    try:
+        distributed = _compare(model_files, data, remote, executor=executor)
+    finally:
+        executor.shutdown()
+    assert distributed.store == remote.location
+    assert remote.count("segments") == N_IMAGES  # written by the workers, through fsspec
+    _assert_same_tables(_saved(local, tmp_path / "local"), _saved(distributed, tmp_path / "ray"))
 
 
 def _image_folder(data: Any, folder: Path) -> Path:
