@@ -37,8 +37,16 @@ the same on the watermarked textures at 224x224 (the demo CNN trained for two ep
     .venv/bin/python benchmarks/compare_speed.py --folder --steps 16 --repeats 1 \
         --set textures224 --sizes 125 250 500 1000
 
+``--executor ray`` runs the comparisons on a Ray instance that the child process starts
+on ``--threads`` CPUs before the clock (the actors, one per CPU with one framework thread
+each, start inside the comparison, as they would in a first comparison). Memory and CPU
+then count the process and all its descendants: the actors and Ray's own services.
+
+    .venv/bin/python benchmarks/compare_speed.py --folder --steps 16 --repeats 1 \
+        --threads 2 --executor ray --sizes 2500 5000 10000
+
 Writes ``benchmarks/results/compare_speed-cpu.json`` (``compare_speed-<set>-folder.json``
-for the other sets and the folder runs).
+for the other sets and the folder runs, with ``-ray`` appended for Ray runs).
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 AFTER_ATTRIBUTION = ("segment", "score", "featurize", "cluster", "statistics")
 
 CHILD = """
-import json, sys, threading, time
+import json, os, sys, threading, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -65,8 +73,13 @@ from imacs.demo.data import shortcut_digits
 
 folder = sys.argv[1]
 n_images, n_steps, threads = (int(v) for v in sys.argv[2:5])
-data_set, from_folder = sys.argv[5], sys.argv[6] == "folder"
+data_set, from_folder, executor = sys.argv[5], sys.argv[6] == "folder", sys.argv[7]
 torch.set_num_threads(threads)
+if executor == "ray":
+    # started before the clock, as in a session that has run a comparison already; the
+    # actors start inside the comparison, and their memory is counted with the process's
+    import ray
+    ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False)
 # TorchScript written by this script a moment ago: trusted. PNG files are read as 0..255
 scale = {"preprocessing": {"scale": 1 / 255}} if from_folder else {}
 model_a = imacs.load_model(folder + "/clean.pt", trust=True, **scale)
@@ -94,11 +107,50 @@ if from_folder:
     data_args = (data,)
 else:
     data_args = (images, labels)
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:  # ended meanwhile
+        pass
+    return 0
+
+def tree():
+    # this process and its descendants: with Ray, the actors and Ray's own services
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [os.getpid()]
+    while todo:
+        found.append(todo.pop())
+        todo += children.get(found[-1], [])
+    return found
+
 def rss_mib():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+    # this process's resident memory; with Ray, its descendants' too
+    if executor != "ray":
+        return rss_kib("self") / 1024
+    return sum(rss_kib(pid) for pid in tree()) / 1024
+
+def cpu_seconds():
+    # CPU seconds of this process; with Ray, of its descendants too (live ones)
+    if executor != "ray":
+        return time.process_time()
+    total = 0
+    for pid in tree():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 start = time.perf_counter()
 import pandas, scipy.ndimage, scipy.stats, skimage.color, skimage.feature, skimage.metrics
@@ -132,26 +184,29 @@ charged(Clusterer, "fit_predict", "cluster")
 charged(statistics, "cluster_table", "statistics")
 charged(statistics, "class_table", "statistics")
 before, peak, running = rss_mib(), [0.0], [True]
+own_before, own_peak = rss_kib("self") / 1024, [0.0]  # the comparison's process alone
 def watch():
     while running[0]:
         rss = rss_mib()
         peak[0] = max(peak[0], rss)
+        own_peak[0] = max(own_peak[0], rss_kib("self") / 1024)
         peaks[stage[0]] = max(peaks.get(stage[0], 0.0), rss)
         time.sleep(0.02)
 watcher = threading.Thread(target=watch, daemon=True)
 watcher.start()
-start, cpu_start = time.perf_counter(), time.process_time()
+start, cpu_start = time.perf_counter(), cpu_seconds()
 comparison = imacs.compare(
     model_a, model_b, *data_args, store=folder + f"/store-{n_images}",
-    method_params={"n_steps": n_steps}, progress=False,
+    method_params={"n_steps": n_steps}, progress=False, executor=executor,
 )
-total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+total, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
 running[0] = False
 watcher.join()
 print(json.dumps({
     "n_images": n_images, "total_s": total, "cpu_s": cpu, "imports_s": imports_s,
     "timings": comparison.timings,
     "peak_added_mib": peak[0] - before, "n_regions": len(comparison.regions),
+    "peak_added_own_process_mib": own_peak[0] - own_before,
     "peak_added_by_stage_mib": {name: value - before for name, value in peaks.items()},
     "n_clusters": len(comparison.clusters),
     "top_cluster_difference": float(comparison.clusters.iloc[0]["difference"]),
@@ -188,6 +243,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs per size; the fastest counts")
     parser.add_argument("--set", choices=("digits", "textures224"), default="digits")
     parser.add_argument("--folder", action="store_true", help="compare on a folder of PNG files")
+    parser.add_argument(
+        "--executor",
+        choices=("in-process", "ray"),
+        default="in-process",
+        help="ray: a Ray instance on --threads CPUs, one actor per CPU with one thread each",
+    )
     args = parser.parse_args()
 
     runs = []
@@ -202,7 +263,7 @@ def main() -> None:
                     [
                         *(sys.executable, "-c", CHILD, tmp),
                         *(str(n), str(args.steps), str(args.threads)),
-                        *(args.set, "folder" if args.folder else "array"),
+                        *(args.set, "folder" if args.folder else "array", args.executor),
                     ],
                     check=True,
                     capture_output=True,
@@ -236,9 +297,14 @@ def main() -> None:
         print(f"{'':>7} stages (s): {stages}")
         peaks = ", ".join(f"{k} {v:.0f}" for k, v in run["peak_added_by_stage_mib"].items())
         print(f"{'':>7} peak +MiB by stage: {peaks}")
+        if args.executor != "in-process":
+            own = run["peak_added_own_process_mib"]
+            print(f"{'':>7} peak +MiB of the comparison's own process: {own:.0f}")
     RESULTS.mkdir(exist_ok=True)
     default = args.set == "digits" and not args.folder
     name = "cpu" if default else f"{args.set}{'-folder' if args.folder else ''}"
+    if args.executor != "in-process":
+        name += f"-{args.executor}"
     out = RESULTS / f"compare_speed-{name}.json"
     out.write_text(
         json.dumps(

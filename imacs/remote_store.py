@@ -20,9 +20,11 @@ What differs:
 - Results whose file system reports no time of writing never count as old for
   ``imacs store prune``.
 - A request to an object store takes milliseconds where a local read takes
-  microseconds, so a comparison asks for its per-image results a batch at a time
-  (:meth:`~imacs.store.Store.load_many`, :meth:`~imacs.store.Store.has_many`), which an
-  asynchronous file system (s3fs, gcsfs, adlfs) serves with concurrent requests.
+  microseconds, so a comparison reads, looks up and writes its per-image results a batch
+  at a time (:meth:`~imacs.store.Store.load_many`, :meth:`~imacs.store.Store.has_many`,
+  :meth:`~imacs.store.Store.save_many`), which an asynchronous file system (s3fs, gcsfs,
+  adlfs) serves with overlapping requests: 14 to 18 times faster than one request after
+  another at 10 ms per request (``benchmarks/remote_store.py``, docs/scale-out.md).
 - Credentials come from the protocol's usual places (``AWS_*`` variables,
   ``~/.aws``, ``GOOGLE_APPLICATION_CREDENTIALS``...); options that a URL cannot carry
   go to ``FsspecStore(url, **storage_options)``, which a comparison takes as its
@@ -90,8 +92,8 @@ class FsspecStore(Store):
             path = root
             self.location = filesystem.unstrip_protocol(path)
         self.fs = filesystem
-        self._root = path.rstrip("/") or "/"
-        self._folders: set[str] = set()
+        # in the file system's own spelling (memory:// paths start with "/"), as it lists them
+        self._root = str(filesystem._strip_protocol(path)).rstrip("/") or "/"
         marker = self._join(MARKER)
         try:
             if not self.fs.exists(marker):
@@ -242,6 +244,26 @@ class FsspecStore(Store):
             self._put(self._file(stage, key), data)
         except Exception as exc:
             raise self._write_error(exc, f"save a {stage} result in the store") from exc
+
+    def save_many(self, stage: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        """:meth:`save` of each ``(key, array)``, as concurrent requests on an asynchronous
+        file system; each result is written whole or not at all, as by :meth:`save`."""
+        if len(items) < 2:
+            for key, array in items:
+                self.save(stage, key, array)
+            return
+        files = {
+            self._file(stage, key): b"".join(encode(stage, key, array)) for key, array in items
+        }
+        try:
+            try:
+                self.fs.pipe(files)
+            except FileNotFoundError:  # a file system with real folders: make the parents
+                for folder in sorted({posixpath.dirname(path) for path in files}):
+                    self.fs.makedirs(folder, exist_ok=True)
+                self.fs.pipe(files)
+        except Exception as exc:
+            raise self._write_error(exc, f"save {stage} results in the store") from exc
 
     def _write_error(self, exc: Exception, doing: str) -> StoreError:
         return StoreError(

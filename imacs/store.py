@@ -458,6 +458,12 @@ class Store:
         self._discard(path, status, problem, stage)
         return None
 
+    def save_many(self, stage: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        """:meth:`save` of each ``(key, array)``; a store at a URL writes them concurrently
+        where its file system can."""
+        for key, array in items:
+            self.save(stage, key, array)
+
     def has_many(self, stage: str, keys: Sequence[str]) -> list[bool]:
         """:meth:`has` of each key; a store at a URL asks concurrently where it can."""
         return [self.has(stage, key) for key in keys]

@@ -229,9 +229,12 @@ class ComparisonRun:
                 batch_keys = [array_digest(image) for image in batch.images]
                 # loads, not has(): they find a damaged copy, which later stages need whole
                 found = self.store.load_many("images", batch_keys)
-                for image, key, stored in zip(batch.images, batch_keys, found, strict=True):
-                    if stored is None:
-                        self.store.save("images", key, image)
+                new = {
+                    key: image
+                    for image, key, stored in zip(batch.images, batch_keys, found, strict=True)
+                    if stored is None
+                }
+                self.store.save_many("images", list(new.items()))
                 keys += batch_keys
                 names += batch.names
                 if len(batch.images):
@@ -404,12 +407,17 @@ class ComparisonRun:
                     tick(len(task))
 
     def _save_maps(self, side: str, task: Sequence[int], maps: Any, deltas: Any) -> None:
-        keys = self.map_keys[side]
-        for j, (index, attribution) in enumerate(zip(task, maps, strict=True)):
-            if deltas is not None:
-                # saved before the map: a map in the store implies its delta
-                self.store.save("convergence", keys[index], _convergence(attribution, deltas[j]))
-            self.store.save("attributions", keys[index], attribution)
+        keys = [self.map_keys[side][index] for index in task]
+        if deltas is not None:
+            # saved before the maps: a map in the store implies its delta
+            self.store.save_many(
+                "convergence",
+                [
+                    (key, _convergence(attribution, delta))
+                    for key, attribution, delta in zip(keys, maps, deltas, strict=True)
+                ],
+            )
+        self.store.save_many("attributions", list(zip(keys, maps, strict=True)))
         self.attributed[side] += len(task)
 
     def _map(self, side: str, i: int) -> np.ndarray:

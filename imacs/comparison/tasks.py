@@ -119,14 +119,6 @@ class ScoreWork:
     embedder: PortableModel | None = None
     positional: bool = False
 
-    def segments(self, i: int, image: np.ndarray) -> np.ndarray:
-        """Image ``i``'s label map from the store, or segmented and stored now."""
-        labels = self.store.load("segments", self.segment_keys[i])
-        if labels is None:
-            labels = self.segmenter.segment(image)
-            self.store.save("segments", self.segment_keys[i], labels)
-        return labels
-
     def __call__(self, index: Sequence[int]) -> ScoredBatch | MissingMaps:
         raw: dict[str, list[np.ndarray]] = {"a": [], "b": []}
         missing = []
@@ -150,9 +142,17 @@ class ScoreWork:
         images = load_all(self.store, "images", [self.image_keys[i] for i in index])
         found = self.store.load_many("segments", [self.segment_keys[i] for i in index])
         labels = [
-            self.segments(i, image) if stored is None else stored
-            for i, image, stored in zip(index, images, found, strict=True)
+            self.segmenter.segment(image) if stored is None else stored
+            for image, stored in zip(images, found, strict=True)
         ]
+        self.store.save_many(
+            "segments",
+            [
+                (self.segment_keys[i], made)
+                for i, made, stored in zip(index, labels, found, strict=True)
+                if stored is None
+            ],
+        )
         seconds["segment"] += time.perf_counter() - start
         positional = None
         if self.positional:

@@ -355,3 +355,40 @@ def test_a_store_url_in_a_configuration_file_stays_a_url(tmp_path: Path) -> None
     assert load_config(config)["compare"]["store"] == "s3://bucket/imacs-store"
     config.write_text('[compare]\nstore = "imacs-store"\n')
     assert load_config(config)["compare"]["store"] == str(tmp_path / "imacs-store")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_many_results_are_written_together_and_read_back_whole(
+    url: str, asynchronous: bool
+) -> None:
+    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+    memory = fsspec.filesystem("memory")
+    filesystem = AsyncFileSystemWrapper(memory) if asynchronous else memory
+    store = FsspecStore(url.removeprefix("memory://"), filesystem=filesystem)
+    items = [(f"{i:02x}" * 32, np.full((2, 3), i, np.int32)) for i in range(6)]
+    store.save_many("segments", items)
+    store.save_many("segments", items[:1])  # one result: a plain save
+    store.save_many("segments", [])
+    loaded = store.load_many("segments", [key for key, _ in items])
+    for (_, array), back in zip(items, loaded, strict=True):
+        np.testing.assert_array_equal(back, array)
+    assert [store.check(result) for result in store.results()] == [None] * len(items)
+
+
+def test_writing_many_makes_the_folders_a_file_system_needs(tmp_path: Path) -> None:
+    store = FsspecStore(str(tmp_path / "store"), filesystem=LocalFileSystem())
+    items = [(f"{i:02x}" * 32, np.arange(i + 1)) for i in range(3)]
+    store.save_many("attributions", items)  # three new shard folders
+    assert sorted(r.key for r in Store(tmp_path / "store").results()) == [k for k, _ in items]
+
+
+def test_a_failed_batch_write_is_a_store_error_naming_the_location(url: str) -> None:
+    store = Store(url)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError("Access Denied")
+
+    store.fs = type("ReadOnly", (), {"pipe": staticmethod(refuse)})()
+    with pytest.raises(StoreError, match=f"cannot save maps results .*{url}.*Access Denied"):
+        store.save_many("maps", [(KEY, np.zeros(3)), ("cd" * 32, np.ones(3))])
