@@ -92,6 +92,8 @@ class FsspecStore(Store):
             path = root
             self.location = filesystem.unstrip_protocol(path)
         self.fs = filesystem
+        # fsspec's memory:// lives in this process only: no worker of another one sees it
+        self.shared = "memory" not in _protocols(filesystem)
         # in the file system's own spelling (memory:// paths start with "/"), as it lists them
         self._root = str(filesystem._strip_protocol(path)).rstrip("/") or "/"
         marker = self._join(MARKER)
@@ -348,6 +350,16 @@ class FsspecStore(Store):
         except Exception as exc:
             raise self._write_error(exc, "remove results from the store") from exc
         return freed
+
+
+def _protocols(filesystem: Any) -> set[str]:
+    """The protocols a file system answers to, with a wrapper's inner one (async_wrapper)."""
+    found = set()
+    while filesystem is not None:
+        protocol = filesystem.protocol
+        found |= {protocol} if isinstance(protocol, str) else set(protocol)
+        filesystem = getattr(filesystem, "sync_fs", None)
+    return found
 
 
 def _url_to_fs(url: str, storage_options: dict[str, Any]) -> tuple[Any, str]:

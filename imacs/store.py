@@ -407,6 +407,10 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self._root!r})"
 
+    #: whether other processes of this machine or of a cluster can reach the same store;
+    #: a folder can (whether other machines see it is up to the file system)
+    shared: bool = True
+
     @property
     def local_folder(self) -> Path | None:
         """The store's folder on this machine, where temporary files may go beside it."""

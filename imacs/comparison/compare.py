@@ -334,6 +334,8 @@ def compare(
     adapter_a, adapter_b = load_model(model_a), load_model(model_b)
     runs_on = _executor(executor, executor_params)
     runs_on.check_models({"a": adapter_a, "b": adapter_b})
+    opened = open_store(store)
+    runs_on.check_store(opened)
     for side, adapter in (("A", adapter_a), ("B", adapter_b)):
         # before the comparison's hours of work, not after them
         for measure in measures:
@@ -378,7 +380,7 @@ def compare(
         adapter_b,
         source,
         settings,
-        open_store(store),
+        opened,
         executor=runs_on,
         progress=progress,
     )

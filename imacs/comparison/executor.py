@@ -28,6 +28,7 @@ from imacs.hookspecs import Register, hookimpl
 
 if TYPE_CHECKING:
     from imacs.adapters.base import ModelAdapter
+    from imacs.store import Store
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -58,6 +59,14 @@ class Executor(abc.ABC):
         Called once per comparison with its adapters by side (``"a"``, ``"b"``). An
         executor that runs tasks in other processes checks that each model has a recipe
         (:meth:`imacs.ModelAdapter.recipe`); the in-process executor runs anything.
+        """
+        return None
+
+    def check_store(self, store: Store) -> None:
+        """Raise a clear error now if the tasks could not share ``store`` where they run.
+
+        An executor that runs tasks in other processes refuses a store only this process
+        can reach (``memory://``); the in-process executor takes any.
         """
         return None
 

@@ -392,3 +392,13 @@ def test_a_failed_batch_write_is_a_store_error_naming_the_location(url: str) -> 
     store.fs = type("ReadOnly", (), {"pipe": staticmethod(refuse)})()
     with pytest.raises(StoreError, match=f"cannot save maps results .*{url}.*Access Denied"):
         store.save_many("maps", [(KEY, np.zeros(3)), ("cd" * 32, np.ones(3))])
+
+
+def test_a_memory_store_says_other_processes_cannot_reach_it(url: str, tmp_path: Path) -> None:
+    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+    assert not Store(url).shared
+    wrapped = AsyncFileSystemWrapper(fsspec.filesystem("memory"))
+    assert not FsspecStore(url.removeprefix("memory://"), filesystem=wrapped).shared
+    assert FsspecStore(str(tmp_path / "store"), filesystem=LocalFileSystem()).shared
+    assert Store(tmp_path / "folder").shared

@@ -312,6 +312,21 @@ def test_a_model_that_cannot_travel_is_refused_before_the_run_saying_what_to_pas
         RayExecutor().check_models({"b": lambda_factory})
 
 
+def test_a_store_only_this_process_reaches_is_refused_before_the_run(
+    model_files: tuple[str, str], data: Any, tmp_path: Path
+) -> None:
+    from imacs_ray import RayExecutor
+
+    from imacs.errors import InvalidInputError
+    from imacs.store import Store
+
+    url = "memory://imacs-ray-test/store"
+    with pytest.raises(InvalidInputError, match=r"this process only.*s3://"):
+        _compare(model_files, data, url, executor=RayExecutor())
+    assert Store(url).count("images") == 0  # refused before any work
+    RayExecutor().check_store(Store(tmp_path / "store"))  # a folder is taken
+
+
 def test_a_recipe_loads_the_same_model_again(model_files: tuple[str, str]) -> None:
     model = imacs.load_model(model_files[0], trust=True, name="first")
     recipe = model.recipe()

@@ -40,6 +40,7 @@ from imacs.adapters.base import ModelAdapter
 from imacs.adapters.recipe import PortableModel
 from imacs.comparison.executor import Executor
 from imacs.errors import ImacsError, InvalidInputError
+from imacs.store import Store
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -163,6 +164,15 @@ class RayExecutor(Executor):
             PortableModel(model, side=side).check()
         if not ray.is_initialized():
             _check_reachable(self._address())
+
+    def check_store(self, store: Store) -> None:
+        """Refuse a store that the workers' processes cannot reach (``memory://``)."""
+        if not store.shared:
+            raise InvalidInputError(
+                f"the store {store.location!r} lives in this process only, and the Ray "
+                "workers run in others: give a folder every node reaches at the same path, "
+                "or an object store URL such as s3://bucket/imacs-store"
+            )
 
     def map(self, function: Callable[[T], R], tasks: Iterable[T]) -> Iterator[tuple[T, R]]:
         queue = deque(tasks)
