@@ -140,9 +140,30 @@ class FsspecStore(Store):
         try:
             self.fs.pipe_file(path, data)
         except FileNotFoundError:
-            # a file system with real folders (sftp, local): make the parents, once
-            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            self._make_folders([path])
             self.fs.pipe_file(path, data)
+
+    def _make_folders(self, paths: Sequence[str]) -> None:
+        """Make the folders ``paths`` need, after a write found one missing.
+
+        A file system with real folders (sftp, a local disk) needs them; on an object
+        store a missing folder is a missing bucket, which ``makedirs`` would create:
+        folders are made only inside the store's root once it exists, and the root only
+        inside a folder that exists, so a mistyped bucket is an error, not a new bucket.
+        """
+        if self.fs.exists(self._root):
+            needed = {posixpath.dirname(path) for path in paths}
+        else:
+            parent = posixpath.dirname(self._root)
+            if not parent or parent == self._root or not self.fs.exists(parent):
+                raise StoreError(
+                    f"cannot create the store {self.location!r}: the place it goes in does "
+                    f"not exist ({parent or self._root!r}; on an object store, its bucket). "
+                    "Create it first, or check the URL"
+                )
+            needed = {self._root}
+        for folder in sorted(needed):
+            self.fs.makedirs(folder, exist_ok=True)
 
     def _check_remote_marker(self, marker: str) -> None:
         try:
@@ -244,6 +265,8 @@ class FsspecStore(Store):
         data = b"".join(encode(stage, key, array))
         try:
             self._put(self._file(stage, key), data)
+        except StoreError:
+            raise
         except Exception as exc:
             raise self._write_error(exc, f"save a {stage} result in the store") from exc
 
@@ -260,10 +283,11 @@ class FsspecStore(Store):
         try:
             try:
                 self.fs.pipe(files)
-            except FileNotFoundError:  # a file system with real folders: make the parents
-                for folder in sorted({posixpath.dirname(path) for path in files}):
-                    self.fs.makedirs(folder, exist_ok=True)
+            except FileNotFoundError:
+                self._make_folders(list(files))
                 self.fs.pipe(files)
+        except StoreError:
+            raise
         except Exception as exc:
             raise self._write_error(exc, f"save {stage} results in the store") from exc
 

@@ -402,3 +402,13 @@ def test_a_memory_store_says_other_processes_cannot_reach_it(url: str, tmp_path:
     assert not FsspecStore(url.removeprefix("memory://"), filesystem=wrapped).shared
     assert FsspecStore(str(tmp_path / "store"), filesystem=LocalFileSystem()).shared
     assert Store(tmp_path / "folder").shared
+
+
+def test_a_store_is_not_made_where_its_parent_is_missing(tmp_path: Path) -> None:
+    # on an object store the parent is the bucket: a mistyped one must not be created
+    with pytest.raises(StoreError, match=r"does not exist.*bucket.*Create it first"):
+        FsspecStore(str(tmp_path / "no-such-bucket" / "store"), filesystem=LocalFileSystem())
+    assert not (tmp_path / "no-such-bucket").exists()
+    store = FsspecStore(str(tmp_path / "store"), filesystem=LocalFileSystem())
+    store.save("images", KEY, np.zeros(2))  # folders inside the store are made as needed
+    assert (tmp_path / "store" / "images" / KEY[:2]).is_dir()
