@@ -27,6 +27,9 @@ data reached the disk, a faulty copy) is removed with a
 also why writes need no ``fsync``. The CRC finds damage, not tampering: whoever can
 write to the store can write results.
 
+A store at a URL (``s3://...``: :class:`imacs.remote_store.FsspecStore`) has the same
+layout, keys and checksums, written through fsspec.
+
 A comparison reads several small arrays per image, so reading has a fast path: the
 header is written from the array and parsed with a strict pattern instead of
 ``numpy.load``'s general parser, which cost more than reading the file itself. Anything

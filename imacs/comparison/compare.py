@@ -334,8 +334,6 @@ def compare(
     adapter_a, adapter_b = load_model(model_a), load_model(model_b)
     runs_on = _executor(executor, executor_params)
     runs_on.check_models({"a": adapter_a, "b": adapter_b})
-    opened = open_store(store)
-    runs_on.check_store(opened)
     for side, adapter in (("A", adapter_a), ("B", adapter_b)):
         # before the comparison's hours of work, not after them
         for measure in measures:
@@ -375,6 +373,8 @@ def compare(
         quality=measures,
         quality_images=quality_images,
     )
+    opened = open_store(store)
+    runs_on.check_store(opened)  # before any work, as check_models
     run = ComparisonRun(
         adapter_a,
         adapter_b,
