@@ -415,16 +415,13 @@ def _written(info: dict[str, Any]) -> float:
         value = info.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # ISO 8601, as gcsfs gives it
+            try:
+                value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
         if isinstance(value, datetime.datetime):
             if value.tzinfo is None:
                 value = value.replace(tzinfo=datetime.UTC)
             return value.timestamp()
-        if isinstance(value, str):
-            try:
-                parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=datetime.UTC)
-            return parsed.timestamp()
     return math.inf

@@ -37,22 +37,20 @@ from imacs.store import Store
 
 def load_stored(store: Store, stage: str, key: str) -> np.ndarray:
     """The ``stage`` result under ``key``; a clear error if the store lost it."""
-    array = store.load(stage, key)
-    if array is None:
-        raise InvalidInputError(
-            f"the store {store.location!r} lost the {stage} result {key} while the "
-            "comparison ran (was it cleared?); run the comparison again to recompute it"
-        )
-    return array
+    return load_all(store, stage, [key])[0]
 
 
 def load_all(store: Store, stage: str, keys: Sequence[str]) -> list[np.ndarray]:
     """The ``stage`` results under ``keys``, read together; a clear error if one is lost."""
     arrays = store.load_many(stage, keys)
-    for key, array in zip(keys, arrays, strict=True):
-        if array is None:
-            return [load_stored(store, stage, key)]  # raises the error naming it
-    return [array for array in arrays if array is not None]
+    found = [array for array in arrays if array is not None]
+    if len(found) < len(arrays):
+        key = next(key for key, array in zip(keys, arrays, strict=True) if array is None)
+        raise InvalidInputError(
+            f"the store {store.location!r} lost the {stage} result {key} while the "
+            "comparison ran (was it cleared?); run the comparison again to recompute it"
+        )
+    return found
 
 
 @dataclass
