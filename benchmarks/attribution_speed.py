@@ -474,6 +474,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="the JSON file (default: results/...)")
     parser.add_argument("--quick", action="store_true", help="few images and steps: a smoke test")
     args = parser.parse_args()
+    unknown = sorted(set(args.contests.split(",")) - set(CONTESTS))
+    if unknown:
+        parser.error(f"unknown contest {', '.join(unknown)}; choose from {', '.join(CONTESTS)}")
     if args.quick:
         args.sizes, args.images, args.repeats = "32", "4", 1
         args.ig_steps, args.gig_steps, args.blur_steps = 16, 20, 10
