@@ -23,7 +23,7 @@ from imacs import logs
 from imacs.adapters.options import OptionText
 from imacs.api import DEFAULT_METHOD
 from imacs.cli_terms import in_cli_terms
-from imacs.errors import ImacsError, InvalidInputError
+from imacs.errors import ImacsError, InvalidInputError, UntrustedModelError
 from imacs.plugins import PluginInfo
 from imacs.progress import Progress
 from imacs.report.headline import headline
@@ -319,8 +319,21 @@ def _load_model(
 ) -> Any:
     """``imacs.load_model`` with factories importable and native log lines held back."""
     quiet = logs.native_output_captured() if _verbosity() < logs.VERBOSE else nullcontext()
-    with _importable(folders), quiet:
-        model = imacs.load_model(path, name=name, **options)
+    try:
+        with _importable(folders), quiet:
+            model = imacs.load_model(path, name=name, **options)
+    except UntrustedModelError as error:
+        # the adapter speaks of the Python argument; say how to give it here
+        if side:
+            how = (
+                f"--model-{side}-option trust=true, or options = {{ trust = true }} in the "
+                f"[model_{side}] section of imacs.toml"
+            )
+        else:
+            how = "--model-option trust=true"
+        raise UntrustedModelError(
+            f"{error}. On the command line: {how}, for a file from a source you trust"
+        ) from None
     label = f"model {side.upper()}" if side else "the model"
     logger.info("loaded %s from %s (%s adapter)", label, path, model.name)
     return model

@@ -94,3 +94,28 @@ def test_usage_errors_keep_clicks_message(capsys: pytest.CaptureFixture[str]) ->
     status, _, err = run(["attribute", "--no-such-flag"], capsys)
     assert status == 2
     assert "No such option '--no-such-flag'" in err
+
+
+@pytest.mark.torch
+def test_an_untrusted_model_file_says_which_option_trusts_it(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 2))).save(
+        str(scripted)
+    )
+    out = tmp_path / "out"
+    status, _, err = run(
+        ["attribute", "--model", str(scripted), "--data", str(folder), "--out", str(out)], capsys
+    )
+    assert status == 1
+    assert "TorchScript archive" in err and "--model-option trust=true" in err
+    assert "--model-a-option" not in err
+
+    compare = ["compare", "--model-a", str(scripted), "--model-b", str(scripted)]
+    status, _, err = run([*compare, "--data", str(folder), "--out", str(out)], capsys)
+    assert status == 1
+    assert "--model-a-option trust=true" in err and "[model_a]" in err
+    assert not out.exists()  # refused before anything was written
