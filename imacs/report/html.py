@@ -500,7 +500,7 @@ def _overview(comparison: Any) -> dict[str, Any]:
     }
 
 
-def _bar(difference: Any, low: Any, high: Any, limit: float, width: int = 150) -> dict[str, Any]:
+def _bar(difference: Any, low: Any, high: Any, limit: float, width: int = 130) -> dict[str, Any]:
     """Geometry of a diverging bar of ``difference`` with its interval, in SVG units."""
     centre = width / 2
     usable = width / 2 - 6

@@ -304,6 +304,36 @@ def test_the_demos_report_opens_with_the_headline_and_the_causal_numbers(
     watch.assert_clean()
 
 
+@pytest.mark.torch
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_the_ranked_table_fits_a_laptop_screen(browser: Any, demo_run: Any, width: int) -> None:
+    out, process = demo_run
+    assert process.returncode == 0, process.stderr[-3000:]
+    watch = PageWatch(browser, out / "report.html")
+    watch.page.set_viewport_size({"width": width, "height": 800})
+    page = watch.open()
+    fit = page.evaluate(
+        """() => {
+          const table = document.querySelector('.cluster-table');
+          const section = table.closest('.card-section');
+          const style = getComputedStyle(section);
+          const inner = section.getBoundingClientRect().right
+            - parseFloat(style.paddingRight) - parseFloat(style.borderRightWidth);
+          const last = table.querySelector('thead th:last-child').getBoundingClientRect();
+          return {page: document.documentElement.scrollWidth,
+                  table: table.getBoundingClientRect().right, inner: inner, last: last.right,
+                  lines: new Set([...table.querySelector('tbody tr').querySelectorAll('canvas')]
+                    .map(c => Math.round(c.getBoundingClientRect().top))).size};
+        }"""
+    )
+    # every column, the last one too, inside the card; the page never scrolls sideways
+    assert fit["page"] <= width, fit
+    assert fit["table"] <= fit["inner"] + 0.5 and fit["last"] <= fit["inner"] + 0.5, fit
+    assert fit["lines"] == 1, fit  # the example thumbnails on one line
+    watch.assert_clean()
+
+
 def test_the_routes_open_directly_and_screenshots_are_saved(
     browser: Any, report_comparison: Any, report_file: Path, tmp_path: Path
 ) -> None:
