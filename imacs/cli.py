@@ -323,17 +323,13 @@ def _load_model(
         with _importable(folders), quiet:
             model = imacs.load_model(path, name=name, **options)
     except UntrustedModelError as error:
-        # the adapter speaks of the Python argument; say how to give it here
+        # the adapter names its Python arguments; say how this command gives them, for
+        # the side that failed (in_cli_terms rewrites by command and cannot tell A from B)
+        option = f"--model-{side}-option" if side else "--model-option"
+        how = f"{option} trust=true (or {option} factory=module:function for weights)"
         if side:
-            how = (
-                f"--model-{side}-option trust=true, or options = {{ trust = true }} in the "
-                f"[model_{side}] section of imacs.toml"
-            )
-        else:
-            how = "--model-option trust=true"
-        raise UntrustedModelError(
-            f"{error}. On the command line: {how}, for a file from a source you trust"
-        ) from None
+            how += f", or options = {{ trust = true }} in [model_{side}] of imacs.toml"
+        raise UntrustedModelError(f"{error}. On the command line: {how}") from None
     label = f"model {side.upper()}" if side else "the model"
     logger.info("loaded %s from %s (%s adapter)", label, path, model.name)
     return model
